@@ -1,0 +1,83 @@
+"""What every framework adapter offers, and the registry of framework ids.
+
+The orchestrator never imports a framework: it only reads this registry (ids, the environment a
+worker needs) and starts a worker process, which imports exactly one adapter. Capability flags
+(``SUPPORTS_*``) replace ``if framework == ...`` chains outside the adapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameworkSpec:
+    id: str
+    library: str  # the top-level package the worker imports (for `doctor` and fairness checks)
+    backend: str
+    adapter: str  # "module:Class", imported only inside the worker
+    env: dict[str, str] = field(default_factory=dict)
+    style: str = "explicit loop"
+    description: str = ""
+
+
+_KERAS = "twinbench.frameworks.keras.adapter:KerasAdapter"
+FRAMEWORKS: dict[str, FrameworkSpec] = {
+    "pytorch": FrameworkSpec(
+        "pytorch", "torch", "torch", "twinbench.frameworks.pytorch.adapter:TorchAdapter",
+        description="PyTorch, eager, explicit training loop",
+    ),
+    "keras-tf": FrameworkSpec(
+        "keras-tf", "keras", "tensorflow", _KERAS, {"KERAS_BACKEND": "tensorflow"},
+        style="compile/fit", description="Keras 3 on TensorFlow",
+    ),
+    "keras-jax": FrameworkSpec(
+        "keras-jax", "keras", "jax", _KERAS, {"KERAS_BACKEND": "jax"},
+        style="compile/fit", description="Keras 3 on JAX",
+    ),
+    "keras-torch": FrameworkSpec(
+        "keras-torch", "keras", "torch", _KERAS, {"KERAS_BACKEND": "torch"},
+        style="compile/fit", description="Keras 3 on PyTorch",
+    ),
+}
+
+# The packages a worker of each framework is expected to import; anything else from this set
+# found in sys.modules after a job is recorded as a fairness warning.
+FRAMEWORK_PACKAGES = ("torch", "tensorflow", "jax")
+
+
+class Adapter(Protocol):
+    """The contract between scenarios and a framework; numpy goes in and comes out."""
+
+    id: str
+    backend: str
+    SUPPORTS_TRAIN: bool
+    SUPPORTS_INFER: bool
+
+    def versions(self) -> dict[str, str]: ...
+
+    def build(self, model: str, size: dict[str, Any], input_shape: tuple[int, ...],
+              num_classes: int) -> Any: ...
+
+    def get_weights(self, net: Any) -> dict[str, np.ndarray]: ...
+
+    def set_weights(self, net: Any, weights: dict[str, np.ndarray]) -> None: ...
+
+    def to_device(self, x: np.ndarray) -> Any:
+        """Move a numpy batch (NHWC for images) into the framework's own layout and device."""
+
+    def compile_train(self, net: Any, lr: float, momentum: float) -> None: ...
+
+    def fit(self, net: Any, x: Any, y: Any, batch_size: int) -> float:
+        """One pass over (x, y) in order, the framework's idiomatic way; returns the loss."""
+
+    def train_step(self, net: Any, x: Any, y: Any) -> float:
+        """One optimizer step on one batch; returns that batch's loss (used by parity)."""
+
+    def predict(self, net: Any, x: Any) -> np.ndarray:
+        """Eval-mode forward; returns numpy logits (includes the device-to-host copy)."""
+
+    def synchronize(self) -> None: ...

@@ -1,0 +1,119 @@
+"""Keras 3 adapter: one code base, the backend chosen per worker through ``KERAS_BACKEND``.
+
+Training is the obvious Keras code: ``compile`` then ``fit`` (``train_on_batch`` only where a
+single step's loss is needed, for parity). ``jit_compile`` is left at Keras' default ("auto"),
+which the record states: XLA on JAX, none on TensorFlow-on-CPU and on the torch backend.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def _configure_threads(threads: int) -> dict[str, int]:
+    """Thread pools must be sized before the backend runs its first op."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        }
+    if BACKEND == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:
+            pass
+        return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    # JAX: the XLA CPU client reads XLA_FLAGS (set by the runner) when it starts.
+    return {"intra_op": threads, "inter_op": threads}
+
+
+class KerasAdapter:
+    SUPPORTS_TRAIN = True
+    SUPPORTS_INFER = True
+
+    def __init__(self, threads: int, seed: int, device: str = "cpu") -> None:
+        self._threads = _configure_threads(threads)
+        import keras
+
+        self.keras = keras
+        keras.utils.set_random_seed(seed)
+        if BACKEND == "torch":
+            import torch
+
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        self.backend = keras.backend.backend()
+        self.id = {"tensorflow": "keras-tf", "jax": "keras-jax", "torch": "keras-torch"}[
+            self.backend
+        ]
+
+    def versions(self) -> dict[str, str]:
+        out = {"keras": self.keras.__version__}
+        lib = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[self.backend]
+        out[lib] = __import__(lib).__version__
+        return out
+
+    def thread_settings(self) -> dict[str, int]:
+        return dict(self._threads)
+
+    def build(self, model: str, size: dict[str, Any], input_shape: tuple[int, ...],
+              num_classes: int) -> Any:
+        from twinbench.zoo.keras import builders
+
+        return builders.build(model, size, input_shape, num_classes)
+
+    def get_weights(self, net: Any) -> dict[str, np.ndarray]:
+        from twinbench.frameworks.keras import weights
+
+        return weights.to_canonical(net)
+
+    def set_weights(self, net: Any, w: dict[str, np.ndarray]) -> None:
+        from twinbench.frameworks.keras import weights
+
+        weights.from_canonical(net, w)
+
+    def to_device(self, x: np.ndarray) -> Any:
+        return self.keras.ops.convert_to_tensor(np.ascontiguousarray(x))
+
+    def labels(self, y: np.ndarray) -> Any:
+        return self.keras.ops.convert_to_tensor(np.ascontiguousarray(y).astype("int32"))
+
+    def compile_train(self, net: Any, lr: float, momentum: float) -> None:
+        k = self.keras
+        net.compile(
+            optimizer=k.optimizers.SGD(learning_rate=lr, momentum=momentum),
+            loss=k.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
+    def knobs(self, net: Any) -> dict[str, Any]:
+        jit = getattr(net, "jit_compile", None)
+        return {"jit_compile": jit, "run_eagerly": getattr(net, "run_eagerly", None)}
+
+    def train_step(self, net: Any, x: Any, y: Any) -> float:
+        return float(net.train_on_batch(x, y))
+
+    def fit(self, net: Any, x: Any, y: Any, batch_size: int) -> float:
+        hist = net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return float(hist.history["loss"][-1])
+
+    def predict(self, net: Any, x: Any) -> np.ndarray:
+        # Keras documents __call__ (not predict) as the fast path for a single batch.
+        return self.keras.ops.convert_to_numpy(net(x, training=False))
+
+    def synchronize(self) -> None:
+        if self.backend == "jax":
+            import jax
+
+            jax.effects_barrier()

@@ -1,0 +1,96 @@
+"""PyTorch adapter: eager mode, the explicit training loop a PyTorch user writes.
+
+Images arrive as NHWC numpy and are moved once, outside every timed region, to NCHW tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from twinbench.frameworks.pytorch import weights
+from twinbench.zoo.pytorch import builders
+
+
+class TorchAdapter:
+    id = "pytorch"
+    backend = "torch"
+    SUPPORTS_TRAIN = True
+    SUPPORTS_INFER = True
+
+    def __init__(self, threads: int, seed: int, device: str = "cpu") -> None:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # already set once in this process; the record says what it is
+            pass
+        torch.manual_seed(seed)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        self.device = torch.device(device)
+        self._opt: dict[int, tuple[torch.optim.Optimizer, nn.Module]] = {}
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    def thread_settings(self) -> dict[str, int]:
+        return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+    def build(self, model: str, size: dict[str, Any], input_shape: tuple[int, ...],
+              num_classes: int) -> nn.Module:
+        net = builders.build(model, size, input_shape, num_classes)
+        return net.to(self.device)
+
+    def get_weights(self, net: nn.Module) -> dict[str, np.ndarray]:
+        return weights.to_canonical(net)
+
+    def set_weights(self, net: nn.Module, w: dict[str, np.ndarray]) -> None:
+        weights.from_canonical(net, w)
+
+    def to_device(self, x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x))
+        if t.ndim == 4:  # NHWC -> NCHW, the layout PyTorch convolutions expect
+            t = t.permute(0, 3, 1, 2).contiguous()
+        return t.to(self.device)
+
+    def labels(self, y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(y)).long().to(self.device)
+
+    def compile_train(self, net: nn.Module, lr: float, momentum: float) -> None:
+        opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+        self._opt[id(net)] = (opt, nn.CrossEntropyLoss())
+
+    def train_step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        opt, loss_fn = self._opt[id(net)]
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def fit(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+        opt, loss_fn = self._opt[id(net)]
+        net.train()
+        loss = torch.zeros(())
+        for i in range(0, len(x) - batch_size + 1, batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    def predict(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
+        net.eval()
+        with torch.inference_mode():
+            return net(x).cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+

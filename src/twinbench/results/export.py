@@ -1,0 +1,40 @@
+"""results.jsonl: the public, line-per-record export of a study (regenerated from the store)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from twinbench.errors import UserError
+from twinbench.results.schema import Record, SchemaError, check_version
+
+
+def write_jsonl(path: Path, records: Iterable[Record]) -> None:
+    """Write atomically: a reader never sees a half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(r.model_dump_json() + "\n")
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            check_version(int(data.get("schema_version", 0)), f"{path}:{n}")
+            out.append(Record.model_validate(data))
+        except SchemaError as exc:
+            raise UserError(str(exc)) from exc
+        except ValueError as exc:
+            raise UserError(f"{path}:{n} is not a twinbench record ({str(exc)[:120]})") from exc
+    return out

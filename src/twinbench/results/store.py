@@ -1,0 +1,122 @@
+"""SQLite store: the embedded default home of every record.
+
+One file holds runs, jobs and records. A job's records are written in one transaction, so a study
+interrupted at any point keeps every finished job whole and none half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from twinbench.results.schema import SCHEMA_VERSION, Record, SchemaError, check_version
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, study TEXT NOT NULL, study_json TEXT NOT NULL,
+    started TEXT NOT NULL, finished TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id TEXT NOT NULL, job_id TEXT NOT NULL, spec_json TEXT NOT NULL,
+    status TEXT NOT NULL, wall_s REAL, PRIMARY KEY (run_id, job_id)
+);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, job_id TEXT NOT NULL,
+    framework TEXT NOT NULL, scenario TEXT NOT NULL, metric TEXT NOT NULL,
+    status TEXT NOT NULL, record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_run ON records (run_id, job_id);
+"""
+
+
+class Store:
+    """A results database file; safe to reopen, refuses a newer schema."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path)
+            self._db.executescript(_DDL)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise SchemaError(f"{self.path} is not a twinbench results database ({exc})") from exc
+        if row is None:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        else:
+            check_version(int(row[0]), str(self.path))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(self, run_id: str, study: str, study_json: str, started: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, NULL)",
+                (run_id, study, study_json, started),
+            )
+
+    def finish_run(self, run_id: str, finished: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE runs SET finished=? WHERE run_id=?", (finished, run_id))
+
+    def add_job(
+        self, run_id: str, job_id: str, spec: dict, status: str, wall_s: float,
+        records: Iterable[Record],
+    ) -> None:
+        """Write a finished job and all its records atomically (all or nothing)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?)",
+                (run_id, job_id, json.dumps(spec, sort_keys=True), status, wall_s),
+            )
+            self._db.execute(
+                "DELETE FROM records WHERE run_id=? AND job_id=?", (run_id, job_id)
+            )
+            self._db.executemany(
+                "INSERT INTO records (run_id, job_id, framework, scenario, metric, status, "
+                "record_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, job_id, r.framework, r.scenario, r.metric, r.status,
+                     r.model_dump_json())
+                    for r in records
+                ],
+            )
+
+    def done_jobs(self, run_id: str) -> set[str]:
+        rows = self._db.execute("SELECT job_id FROM jobs WHERE run_id=?", (run_id,))
+        return {r[0] for r in rows}
+
+    def runs(self) -> list[tuple[str, str, str, str | None]]:
+        rows = self._db.execute(
+            "SELECT run_id, study, started, finished FROM runs ORDER BY started")
+        return list(rows)
+
+    def records(self, run_id: str | None = None) -> list[Record]:
+        if run_id is None:
+            rows = self._db.execute("SELECT record_json FROM records ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT record_json FROM records WHERE run_id=? ORDER BY id", (run_id,)
+            )
+        out = []
+        for (text,) in rows:
+            data = json.loads(text)
+            check_version(int(data.get("schema_version", 0)), str(self.path))
+            out.append(Record.model_validate(data))
+        return out
+
+
+__all__ = ["Store", "SchemaError"]

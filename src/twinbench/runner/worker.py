@@ -1,0 +1,84 @@
+"""Worker process entry point: ONE framework, ONE job, then exit (fairness rule 1).
+
+    python -m twinbench.runner.worker JOB.json OUT.json WORKDIR
+
+Imports only the adapter of the job's framework, runs the scenario, and writes its measurements
+plus the environment fingerprint to OUT.json (atomically). Any exception exits non-zero with the
+traceback on stderr; the orchestrator turns that into a failed record.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _inject_fault(job_id: str) -> None:
+    """Test hook: TWINBENCH_INJECT_FAULT="crash:PATTERN,hang:PATTERN,error:PATTERN".
+
+    Breaks the jobs whose id contains PATTERN, so tests can prove a broken job is contained.
+    """
+    for spec in filter(None, os.environ.get("TWINBENCH_INJECT_FAULT", "").split(",")):
+        kind, _, pattern = spec.partition(":")
+        if not pattern or pattern not in job_id:
+            continue
+        if kind == "crash":
+            os.abort()  # SIGABRT, like a native crash inside a framework
+        if kind == "hang":
+            time.sleep(10_000)
+        if kind == "error":
+            raise RuntimeError(f"injected error in {job_id}")
+
+
+def main(argv: list[str]) -> int:
+    job_path, out_path, workdir = argv
+    from twinbench.frameworks.base import FRAMEWORK_PACKAGES, FRAMEWORKS
+    from twinbench.measure.env import fingerprint
+    from twinbench.plan import Job
+    from twinbench.scenarios import PARITY, SCENARIOS
+    from twinbench.study import Study
+
+    job = Job.from_dict(json.loads(Path(job_path).read_text()))
+    study = Study.model_validate(job.settings)
+    _inject_fault(job.job_id)
+    spec = FRAMEWORKS[job.framework]
+    module_name, cls_name = spec.adapter.split(":")
+    t0 = time.perf_counter()
+    adapter_cls = getattr(importlib.import_module(module_name), cls_name)
+    import_s = time.perf_counter() - t0
+    adapter = adapter_cls(threads=study.threads, seed=study.seed, device=study.device)
+
+    from twinbench.scenarios.base import Context
+
+    scenario = PARITY[0] if job.scenario == "parity" else SCENARIOS[job.scenario][0]
+    ctx = Context(job, study, adapter, Path(workdir), import_s,
+                  progress=lambda msg: print(f"[{job.job_id}] {msg}", flush=True))
+    measurements = importlib.import_module(scenario).run(ctx)
+
+    own = {spec.backend}
+    foreign = [p for p in FRAMEWORK_PACKAGES if p in sys.modules and p not in own]
+    env = fingerprint()
+    env["versions"] = adapter.versions()
+    env["threads"] = adapter.thread_settings()
+    env["foreign_frameworks_imported"] = foreign
+    knobs = adapter.knobs(ctx.last_net) if hasattr(adapter, "knobs") and ctx.last_net else {}
+    payload = {"measurements": [m.to_dict() for m in measurements], "env": env,
+               "backend": adapter.backend, "knobs": knobs}
+    tmp = Path(out_path + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    from twinbench.errors import UserError
+
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UserError as exc:  # bad user data: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(3)

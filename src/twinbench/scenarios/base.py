@@ -1,0 +1,96 @@
+"""What a scenario receives (a Context) and returns (Measurements).
+
+Scenarios are framework-neutral: they only talk to the adapter protocol and to numpy, so the same
+code times every framework. Summaries (median, 95% interval, warnings) are computed here, in the
+worker, from the raw samples the record also keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinbench.measure.stats import bootstrap_ci, summarize
+from twinbench.plan import Job
+from twinbench.study import Study
+from twinbench.tasks import TASKS, TaskSpec, task_module
+from twinbench.tasks.datasets import Dataset
+from twinbench.zoo import MODELS
+from twinbench.zoo.init import canonical_init, shapes_of
+
+
+@dataclass
+class Measurement:
+    metric: str
+    unit: str
+    value: float | None
+    better: str | None = None
+    samples: list[float] = field(default_factory=list)
+    warmups: list[float] = field(default_factory=list)
+    ci95: tuple[float, float] | None = None
+    batch_size: int | None = None
+    dataset: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def from_samples(metric: str, unit: str, samples: list[float], better: str,
+                 warmups: list[float] | None = None, **kw: Any) -> Measurement:
+    """Median of raw samples with its bootstrap interval and stability warnings."""
+    s = summarize(samples)
+    return Measurement(metric, unit, s.median, better, list(map(float, samples)),
+                       list(map(float, warmups or [])), s.ci95, warnings=s.warnings, **kw)
+
+
+def percentile_of(metric: str, samples: list[float], q: float, unit: str = "ms",
+                  **kw: Any) -> Measurement:
+    """A tail percentile with a bootstrap interval of that percentile."""
+    x = np.asarray(samples, dtype=np.float64)
+    ci = bootstrap_ci(x, statistic=lambda a, axis=-1: np.percentile(a, q, axis=axis))
+    warn = [] if x.size >= 100 / (100 - q) * 10 else [
+        f"p{q:g} from only {x.size} samples: the tail is poorly resolved"]
+    return Measurement(metric, unit, float(np.percentile(x, q)), "lower", list(map(float, x)),
+                       ci95=ci, warnings=warn, **kw)
+
+
+@dataclass
+class Context:
+    job: Job
+    study: Study
+    adapter: Any
+    workdir: Path
+    import_s: float
+    progress: Callable[[str], None] = lambda msg: None
+    last_net: Any = None  # the most recently built twin, so the worker can record its knobs
+
+    @property
+    def size(self) -> dict[str, Any]:
+        return MODELS[self.job.model].sizes[self.job.size]
+
+    @property
+    def task(self) -> TaskSpec:
+        return TASKS[self.job.task]
+
+    def dataset(self, name: str | None = None, n_train: int | None = None,
+                n_test: int | None = None) -> Dataset:
+        """The task's data set ``name`` (default: the one throughput scenarios use)."""
+        return task_module(self.job.task).load(
+            name or self.task.train_dataset, self.study, n_train=n_train, n_test=n_test)
+
+    def evaluate(self, outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
+        return task_module(self.job.task).evaluate(outputs, y, num_classes)
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
+        """Build the twin and load the framework-neutral initial weights (same on every side)."""
+        net = self.adapter.build(self.job.model, self.size, input_shape, num_classes)
+        shapes = shapes_of(self.adapter.get_weights(net))
+        self.adapter.set_weights(net, canonical_init(shapes, self.study.seed))
+        self.last_net = net
+        return net

@@ -1,0 +1,84 @@
+"""Study validation: presets, overrides, and one-line errors naming file, field and expectation."""
+
+from __future__ import annotations
+
+import pytest
+
+from twinbench.errors import UserError
+from twinbench.plan import plan
+from twinbench.study import PRESETS, load_study
+
+
+def test_quick_preset_is_valid_and_plans_parity_first():
+    study = load_study(preset="quick")
+    assert study.frameworks == ["pytorch", "keras-tf"]
+    jobs = plan(study)
+    scenarios = [j.scenario for j in jobs]
+    assert scenarios[:2] == ["parity", "parity"]
+    assert len(jobs) == 2 + 2 * 5
+    keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.scenario != "parity"]
+    assert all(j.needs == "image-classification/resnet/keras-tf/parity" for j in keras_timed)
+    assert all(j.needs is None for j in jobs if j.framework == "pytorch")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_validates(name):
+    assert load_study(preset=name).name == name
+
+
+def test_overrides_split_commas_and_dedupe():
+    s = load_study(preset="quick", overrides={"frameworks": ["pytorch,keras-jax", "pytorch"],
+                                              "scenarios": ["train"]})
+    assert s.frameworks == ["pytorch", "keras-jax"]
+    assert s.scenarios == ["train"]
+
+
+def test_no_parity_jobs_without_a_second_framework():
+    s = load_study(preset="quick", overrides={"frameworks": ["pytorch"]})
+    assert all(j.scenario != "parity" for j in plan(s))
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "study.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('frameworks = ["pytorch", "keras-tff"]', "frameworks: framework unknown 'keras-tff'"),
+        ('frameworks = ["pytorch", "keras-tff"]', "did you mean 'keras-tf'?"),
+        ('scenarios = ["trian"]', "did you mean 'train'?"),
+        ("threads = 0", "threads: Input should be greater than 0 (got 0)"),
+        ("[train]\nbatch_size = -3", "train.batch_size: Input should be greater than 0 (got -3)"),
+        ("[train]\nbatchsize = 3", "train.batchsize: Extra inputs are not permitted"),
+        ('size = "huge"', "size 'huge' is not defined for model 'resnet'"),
+        ("threads = 'two'", "threads: Input should be a valid integer"),
+        ("frameworks = []", "at least one framework is needed"),
+        ("name = ", "not valid TOML"),
+    ],
+)
+def test_bad_study_file_gets_one_line_naming_file_and_field(tmp_path, text, expected):
+    p = _write(tmp_path, text)
+    with pytest.raises(UserError) as exc:
+        load_study(p)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(str(p))
+    assert expected in msg
+
+
+def test_missing_study_file_and_unknown_preset(tmp_path):
+    with pytest.raises(UserError, match="no such study file"):
+        load_study(tmp_path / "nope.toml")
+    with pytest.raises(UserError, match="did you mean 'quick'"):
+        load_study(preset="quik")
+
+
+def test_file_overrides_preset_and_flags_override_file(tmp_path):
+    p = _write(tmp_path, 'frameworks = ["keras-jax"]\n[train]\nsteps = 7')
+    s = load_study(p, preset="quick", overrides={"threads": 1})
+    assert s.frameworks == ["keras-jax"]
+    assert s.train.steps == 7 and s.train.batch_size == 32  # nested merge keeps the preset
+    assert s.threads == 1
