@@ -76,6 +76,7 @@ class Study(BaseModel):
     scenarios: list[str] = list(SCENARIOS)
     size: str = "small"
     image_size: int = Field(32, ge=8)
+    seq_len: int = Field(64, ge=4, description="tokens per text sample (text tasks)")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     device: Literal["cpu"] = "cpu"
     mode: Literal["out-of-box"] = "out-of-box"
@@ -165,7 +166,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "size": "small",
         "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1},
         "infer": {"latency_runs": 30, "warmup": 5, "batch_size": 64, "samples": 5},
-        "accuracy": {"epochs": 2, "batch_size": 32},
+        "accuracy": {"epochs": 2, "batch_size": 32, "n_train": 640},
     },
     "backends": {
         "name": "backends",

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,34 +31,34 @@ OTHER_LOAD_WARN = 0.10
 
 
 class LoadMeter:
-    """CPU time used by processes other than the worker (and us) while a job ran.
+    """CPU taken from the worker by someone else while a job ran.
 
-    System-wide busy time minus the worker's own CPU time (its rusage, reaped by wait) minus
-    the orchestrator's: what is left is someone else competing for the cores being measured.
+    Two parts, as fractions of (wall time x cores): ``other``, system-wide busy time minus the
+    worker's own CPU time (its rusage, reaped by wait) minus the orchestrator's; and ``steal``,
+    time the hypervisor gave to other virtual machines. Either one distorts timings.
     """
 
     def __init__(self) -> None:
-        self.busy0 = self._busy()
+        self.cpu0 = psutil.cpu_times()
         self.child0 = self._cpu(resource.RUSAGE_CHILDREN)
         self.self0 = self._cpu(resource.RUSAGE_SELF)
         self.t0 = time.perf_counter()
-
-    @staticmethod
-    def _busy() -> float:
-        t = psutil.cpu_times()
-        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
     @staticmethod
     def _cpu(who: int) -> float:
         r = resource.getrusage(who)
         return r.ru_utime + r.ru_stime
 
-    def other_fraction(self) -> float:
-        wall = time.perf_counter() - self.t0
+    def fractions(self) -> dict[str, float]:
+        span = max((time.perf_counter() - self.t0) * (os.cpu_count() or 1), 1e-9)
+        now = psutil.cpu_times()
+        delta = {f: getattr(now, f) - getattr(self.cpu0, f) for f in now._fields}
+        steal = delta.get("steal", 0.0)
+        busy = sum(v for f, v in delta.items() if f not in ("idle", "iowait", "steal",
+                                                              "guest", "guest_nice"))
         own = (self._cpu(resource.RUSAGE_CHILDREN) - self.child0) + (
             self._cpu(resource.RUSAGE_SELF) - self.self0)
-        other = self._busy() - self.busy0 - own
-        return max(0.0, other / max(wall * (os.cpu_count() or 1), 1e-9))
+        return {"other": round(max(0.0, busy - own) / span, 3), "steal": round(steal / span, 3)}
 
 
 @dataclass
@@ -130,7 +129,7 @@ class LocalRunner:
         rec = self._record(job, metric="job", unit="", value=None, status="failed", error=error)
         return JobOutcome(job, status, wall_s, [rec], error)
 
-    def run_one(self, job: Job, on_line: Callable[[str], None] | None = None) -> JobOutcome:
+    def run_one(self, job: Job) -> JobOutcome:
         slug = job.job_id.replace("/", "__")
         job_path = self.outdir / "jobs" / f"{slug}.json"
         out_path = self.outdir / "jobs" / f"{slug}.out.json"
@@ -163,12 +162,15 @@ class LocalRunner:
                          knobs=payload.get("knobs", {}), **m)
             for m in payload["measurements"]
         ]
-        other = meter.other_fraction()
+        load = meter.fractions()
         for r in records:
-            r.env["other_cpu_load"] = round(other, 3)
-            if other > OTHER_LOAD_WARN and r.samples:
-                r.warnings.append(f"other load: {other:.0%} of the CPU was busy with other "
-                                  "processes during this job")
+            r.env["other_cpu_load"], r.env["cpu_steal"] = load["other"], load["steal"]
+            if load["other"] > OTHER_LOAD_WARN and r.samples:
+                r.warnings.append(f"other load: other processes used {load['other']:.0%} of "
+                                  "the CPU during this job")
+            if load["steal"] > OTHER_LOAD_WARN and r.samples:
+                r.warnings.append(f"other load: the hypervisor took {load['steal']:.0%} of the "
+                                  "CPU (steal) during this job")
         return JobOutcome(job, "ok", wall, records)
 
     def save(self, outcome: JobOutcome) -> None:

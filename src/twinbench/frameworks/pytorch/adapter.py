@@ -51,13 +51,15 @@ class TorchAdapter:
         weights.from_canonical(net, w)
 
     def to_device(self, x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(x))
-        if t.ndim == 4:  # NHWC -> NCHW, the layout PyTorch convolutions expect
+        t = torch.from_numpy(np.array(x))  # a writable copy; data splits are read-only
+        if not t.is_floating_point():
+            t = t.long()  # token ids: embeddings index with int64
+        elif t.ndim == 4:  # images NHWC -> NCHW, the layout PyTorch convolutions expect
             t = t.permute(0, 3, 1, 2).contiguous()
         return t.to(self.device)
 
     def labels(self, y: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(y)).long().to(self.device)
+        return torch.from_numpy(np.array(y)).long().to(self.device)
 
     def compile_train(self, net: nn.Module, lr: float, momentum: float) -> None:
         opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
@@ -87,7 +89,10 @@ class TorchAdapter:
     def predict(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
         net.eval()
         with torch.inference_mode():
-            return net(x).cpu().numpy()
+            out = net(x)
+        if out.ndim == 4:  # dense outputs NCHW -> NHWC, the layout metrics read
+            out = out.permute(0, 2, 3, 1)
+        return out.cpu().numpy()
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
