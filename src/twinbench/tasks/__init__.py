@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from twinbench.tasks.datasets import IMAGE_DATASETS
+from twinbench.tasks.scenes import SCENE_DATASETS
+from twinbench.tasks.text_classification import TEXT_DATASETS
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,20 @@ TASKS: dict[str, TaskSpec] = {
         "twinbench.tasks.image_classification",
         IMAGE_DATASETS,
         train_dataset="synthetic", eval_dataset="digits", metric="accuracy",
+    ),
+    "semantic-segmentation": TaskSpec(
+        "semantic-segmentation",
+        "label every pixel with one of N classes (background included)",
+        "twinbench.tasks.semantic_segmentation",
+        SCENE_DATASETS,
+        train_dataset="shapes", eval_dataset="shapes", metric="mean_iou",
+    ),
+    "text-classification": TaskSpec(
+        "text-classification",
+        "classify a text (token ids, one shared tokenizer) into one of N classes",
+        "twinbench.tasks.text_classification",
+        TEXT_DATASETS,
+        train_dataset="synthetic", eval_dataset="synthetic", metric="accuracy",
     ),
 }
 

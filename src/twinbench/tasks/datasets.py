@@ -57,7 +57,8 @@ class Dataset:
     train: Split
     test: Split
     num_classes: int
-    input_shape: tuple[int, int, int]  # (H, W, C)
+    input_shape: tuple[int, ...]  # images (H, W, C); token ids (seq_len,)
+    vocab_size: int | None = None  # text: embedding rows (ids 0 pad, 1 unknown); None otherwise
 
 
 def _positive_int(value: Any, what: str) -> int:

@@ -14,7 +14,16 @@ BatchNormalization     gamma, beta,                weight, bias,
 LayerNormalization     gamma, beta                 weight, bias
 Embedding              embeddings (vocab, dim)     weight (vocab, dim)
 (all of the above)     bias                        bias
+MultiHeadAttention     query/key/value kernel      in_proj_weight (3*dim, dim): q; k; v
+                       (dim, heads, head_dim)      rows, feature = head*head_dim + i
+                       query/key/value bias        in_proj_bias (3*dim,)
+                       (heads, head_dim)
+                       attention_output kernel     out_proj.weight (dim, heads*head_dim)
+                       (heads, head_dim, dim), bias  out_proj.bias
 =====================  ==========================  ====================================
+
+torch's ``nn.MultiheadAttention`` packs q, k and v into one tensor while Keras keeps three, so
+a canonical key may be *packed*: several Keras variables, each a block of rows (axis 0).
 
 Naming: PyTorch module paths contain dots (``layer1.0.conv1``) but the Keras *torch*
 backend registers every variable as a torch parameter keyed by ``"<layer>/<var>"``, and torch
@@ -88,6 +97,34 @@ def _var_table(layer: keras.layers.Layer) -> dict[str, tuple[str, Relayout, Rela
     return None
 
 
+def _mha_entries(
+    layer: keras.layers.MultiHeadAttention, prefix: str
+) -> Iterator[tuple[str, keras.Variable, Relayout, Relayout, bool]]:
+    """Self-attention as ``nn.MultiheadAttention(dim, heads)`` stores it (packed in_proj)."""
+    dense = [layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense]
+    known = {id(v) for d in dense for v in d.weights}
+    extra = [v.name for v in layer.weights if id(v) not in known]
+    dim, heads, head_dim = layer.query_dense.kernel.shape
+    shapes = {tuple(d.kernel.shape) for d in dense[:3]}
+    if extra or shapes != {(dim, heads, head_dim)} or heads * head_dim != dim:
+        raise ValueError(f"MultiHeadAttention {layer.name!r}: only self-attention with "
+                         f"heads*key_dim == dim, equal q/k/v sizes and no gate maps to torch")
+
+    def kernel_from(w: np.ndarray) -> np.ndarray:
+        return w.T.reshape(dim, heads, head_dim)
+
+    for d in dense[:3]:  # order q, k, v == torch's row blocks of in_proj
+        yield f"{prefix}in_proj_weight", d.kernel, lambda k: k.reshape(dim, -1).T, kernel_from, True
+        if d.bias is not None:
+            yield (f"{prefix}in_proj_bias", d.bias, lambda b: b.reshape(-1),
+                   lambda w: w.reshape(heads, head_dim), True)
+    out = layer.output_dense
+    yield (f"{prefix}out_proj.weight", out.kernel, lambda k: k.reshape(-1, dim).T,
+           lambda w: w.T.reshape(heads, head_dim, dim), False)
+    if out.bias is not None:
+        yield f"{prefix}out_proj.bias", out.bias, _same, _same, False
+
+
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     # Model.layers is public, but plain custom Layers only expose their children privately.
     return list(layer._flatten_layers(include_self=False, recursive=False))
@@ -95,8 +132,11 @@ def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
 
 def _entries(
     layer: keras.layers.Layer, prefix: str
-) -> Iterator[tuple[str, keras.Variable, Relayout, Relayout]]:
-    """Yield ``(canonical key, variable, to_canonical, from_canonical)`` for every weight."""
+) -> Iterator[tuple[str, keras.Variable, Relayout, Relayout, bool]]:
+    """Yield ``(canonical key, variable, to_canonical, from_canonical, packed)`` per weight."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        yield from _mha_entries(layer, prefix)
+        return
     table = _var_table(layer)
     if table is not None:
         for var in layer.weights:
@@ -106,7 +146,7 @@ def _entries(
                     f"variable {var.name!r} (quantized/LoRA/renorm layers are unsupported)"
                 )
             suffix, to_c, from_c = table[var.name]
-            yield f"{prefix}{suffix}", var, to_c, from_c
+            yield f"{prefix}{suffix}", var, to_c, from_c, False
         return
     children = _sublayers(layer)
     owned_by_children = {id(v) for child in children for v in child.weights}
@@ -119,14 +159,21 @@ def _entries(
         yield from _entries(child, f"{prefix}{canonical_name(child.name)}.")
 
 
-def _all_entries(model: keras.layers.Layer) -> dict[str, tuple[keras.Variable, Relayout, Relayout]]:
+_Piece = tuple[keras.Variable, Relayout, Relayout]
+
+
+def _all_entries(model: keras.layers.Layer) -> dict[str, list[_Piece]]:
+    """Canonical key -> its Keras pieces (one, or the row blocks of a packed tensor, in order)."""
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built; call it or build it first")
-    out: dict[str, tuple[keras.Variable, Relayout, Relayout]] = {}
-    for key, var, to_c, from_c in _entries(model, prefix=""):
-        if key in out and out[key][0] is not var:
+    out: dict[str, list[_Piece]] = {}
+    for key, var, to_c, from_c, packed in _entries(model, prefix=""):
+        pieces = out.setdefault(key, [])
+        if any(p[0] is var for p in pieces):
+            continue  # the same layer reached twice (a shared layer)
+        if pieces and not packed:
             raise ValueError(f"two different Keras variables map to canonical key {key!r}")
-        out[key] = (var, to_c, from_c)
+        pieces.append((var, to_c, from_c))
     return out
 
 
@@ -157,18 +204,24 @@ def _check_fits(
 def to_canonical(model: keras.layers.Layer) -> dict[str, np.ndarray]:
     """Export every weight under its canonical (PyTorch) name and layout, as float32."""
     return {
-        key: np.ascontiguousarray(to_c(keras.ops.convert_to_numpy(var)), dtype=np.float32)
-        for key, (var, to_c, _) in _all_entries(model).items()
+        key: np.ascontiguousarray(
+            np.concatenate([to_c(keras.ops.convert_to_numpy(v)) for v, to_c, _ in pieces]),
+            dtype=np.float32)
+        for key, pieces in _all_entries(model).items()
     }
 
 
 def from_canonical(model: keras.layers.Layer, weights: Mapping[str, np.ndarray]) -> None:
     """Load canonical weights in place; validate everything before touching the model."""
     entries = _all_entries(model)
-    expected = {  # relayout a zero-strided dummy: shapes without allocating
-        key: tuple(to_c(np.broadcast_to(np.float32(0), var.shape)).shape)
-        for key, (var, to_c, _) in entries.items()
+    rows = {  # relayout a zero-strided dummy: shapes without allocating
+        key: [to_c(np.broadcast_to(np.float32(0), v.shape)).shape for v, to_c, _ in pieces]
+        for key, pieces in entries.items()
     }
+    expected = {key: (sum(s[0] for s in shapes), *shapes[0][1:]) for key, shapes in rows.items()}
     _check_fits(expected, weights)
-    for key, (var, _, from_c) in entries.items():
-        var.assign(np.asarray(from_c(np.asarray(weights[key], np.float32)), dtype=var.dtype))
+    for key, pieces in entries.items():
+        w = np.asarray(weights[key], np.float32)
+        blocks = np.split(w, np.cumsum([s[0] for s in rows[key]])[:-1], axis=0)
+        for (var, _, from_c), block in zip(pieces, blocks, strict=True):
+            var.assign(np.asarray(from_c(block), dtype=var.dtype))
