@@ -14,6 +14,8 @@ from twinbench.study import Study
 from twinbench.zoo import MODELS
 
 REFERENCE = "pytorch"
+# Scenarios whose records are throughputs, expressed against the measured machine ceiling.
+THROUGHPUT = {"train", "infer", "server"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Job:
     size: str
     settings: dict[str, Any] = field(default_factory=dict)  # the study, as plain data
     needs: str | None = None  # a parity job that must pass first
+    process: int = 0  # which repeat of a measurement (several worker processes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,6 +42,10 @@ def plan(study: Study) -> list[Job]:
     settings = study.model_dump(mode="json")
     jobs: list[Job] = []
     timed: list[Job] = []
+    if study.ceiling and THROUGHPUT & set(study.scenarios):
+        for fw in study.frameworks:
+            jobs.append(Job(f"machine/gemm/{fw}/ceiling", "machine", "gemm", fw, "ceiling",
+                            study.size, settings))
     for model in study.selected_models():
         task = MODELS[model].task
         base = f"{task}/{model}"
@@ -53,8 +60,11 @@ def plan(study: Study) -> list[Job]:
                     jobs.append(Job(pid, task, model, fw, "parity", study.size, settings, ref))
         for fw in study.frameworks:
             for sc in study.scenarios:
-                timed.append(
-                    Job(f"{base}/{fw}/{sc}", task, model, fw, sc, study.size, settings,
-                        parity_ids.get(fw))
-                )
+                for p in range(study.processes):
+                    suffix = f"#{p + 1}" if study.processes > 1 else ""
+                    timed.append(Job(f"{base}/{fw}/{sc}{suffix}", task, model, fw, sc,
+                                     study.size, settings, parity_ids.get(fw), p))
+    # Interleave repeats (all frameworks' #1, then #2 ...) so slow drift on the machine is
+    # spread over every framework instead of landing on one.
+    timed.sort(key=lambda j: j.process)
     return jobs + timed

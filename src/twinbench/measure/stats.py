@@ -1,18 +1,25 @@
-"""Summaries of raw samples: the median with a bootstrap 95% interval, and stability warnings.
+"""Statistics of raw samples: medians with bootstrap 95% intervals, stability warnings, and
+significance-tested comparisons between frameworks.
 
 A number without its uncertainty is not shown as a verdict (fairness rule 5), so every timed
-quantity goes through :func:`summarize`.
+quantity goes through :func:`summarize`, and every pair of frameworks through :func:`compare`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 CV_WARN = 0.10
+OUTLIER_MADS = 5.0  # a min/max this many scaled MADs from the median is "extreme"
+ALPHA = 0.05
+N_RESAMPLES = 2000
+# A sample shorter than this many clock ticks is dominated by the clock's own resolution.
+CLOCK_TICKS_MIN = 1000
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,23 @@ class Summary:
     median: float
     ci95: tuple[float, float] | None
     n: int
+    mad: float = 0.0
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """a versus b: ``ratio`` = median(a) / median(b), with its own interval and a test."""
+
+    ratio: float
+    ratio_ci95: tuple[float, float] | None
+    p_value: float | None
+    significant: bool | None  # None: too few samples to test
+
+
+def mad(x: np.ndarray) -> float:
+    """Median absolute deviation, scaled to estimate the standard deviation of normal data."""
+    return float(stats.median_abs_deviation(x, scale="normal")) if x.size else 0.0
 
 
 def bootstrap_ci(
@@ -30,31 +53,87 @@ def bootstrap_ci(
 
     None when there are too few samples to say anything.
     """
+    samples = np.asarray(samples, dtype=np.float64)
     if samples.size < 3:
         return None
     if np.all(samples == samples[0]):
         return (float(samples[0]), float(samples[0]))
     res = stats.bootstrap(
-        (samples,), statistic, confidence_level=0.95, n_resamples=2000, method="percentile",
-        rng=np.random.default_rng(seed),
+        (samples,), statistic, confidence_level=0.95, n_resamples=N_RESAMPLES,
+        method="percentile", rng=np.random.default_rng(seed),
     )
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
-def summarize(samples: list[float] | np.ndarray, unit: str = "") -> Summary:
-    x = np.asarray(samples, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("no samples to summarize")
+def hierarchical_ci(groups: Sequence[Sequence[float]], seed: int = 0) -> tuple[float, float] | None:
+    """95% interval of the pooled median when samples come in groups (one per worker process).
+
+    Resamples processes, then samples within each, so process-to-process noise widens the
+    interval instead of hiding behind many samples from one lucky process.
+    """
+    arrays = [np.asarray(g, dtype=np.float64) for g in groups if len(g)]
+    if len(arrays) < 2:
+        return bootstrap_ci(arrays[0], seed) if arrays else None
+    rng = np.random.default_rng(seed)
+    meds = np.empty(N_RESAMPLES)
+    for i in range(N_RESAMPLES):
+        picked = rng.integers(0, len(arrays), len(arrays))
+        pooled = np.concatenate([rng.choice(arrays[j], arrays[j].size) for j in picked])
+        meds[i] = np.median(pooled)
+    return (float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5)))
+
+
+def stability_warnings(x: np.ndarray, seconds: Sequence[float] | None = None) -> list[str]:
+    """pyperf-style warnings: unstable spread, extreme min/max, samples too short to time."""
+    out: list[str] = []
     med = float(np.median(x))
-    warnings: list[str] = []
     if x.size >= 2 and med != 0:
         cv = float(np.std(x, ddof=1) / abs(np.mean(x)))
         if cv > CV_WARN:
-            warnings.append(f"unstable: coefficient of variation {cv:.0%} > {CV_WARN:.0%}")
+            out.append(f"unstable: coefficient of variation {cv:.0%} > {CV_WARN:.0%}")
+    spread = mad(x)
+    if x.size >= 5 and spread > 0:
+        far = max(abs(float(x.max()) - med), abs(float(x.min()) - med)) / spread
+        if far > OUTLIER_MADS:
+            out.append(f"extreme sample: {far:.0f} MADs from the median")
+    if seconds:
+        tick = time.get_clock_info("perf_counter").resolution
+        if min(seconds) < tick * CLOCK_TICKS_MIN:
+            out.append(f"samples too short for the clock: shortest {min(seconds):.2e} s, "
+                       f"resolution {tick:.0e} s")
     if x.size < 3:
-        warnings.append(f"only {x.size} sample(s): no 95% interval")
-    return Summary(med, bootstrap_ci(x), int(x.size), warnings)
+        out.append(f"only {x.size} sample(s): no 95% interval")
+    return out
 
 
-def percentile(samples: list[float] | np.ndarray, q: float) -> float:
+def summarize(samples: Sequence[float] | np.ndarray,
+              seconds: Sequence[float] | None = None) -> Summary:
+    """Median, bootstrap interval, MAD and warnings; ``seconds`` are the raw sample durations."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no samples to summarize")
+    return Summary(float(np.median(x)), bootstrap_ci(x), int(x.size), mad(x),
+                   stability_warnings(x, seconds))
+
+
+def compare(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Comparison:
+    """Ratio of medians a/b with a bootstrap interval, and a two-sided Mann-Whitney U test."""
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ratio = float(np.median(xa) / np.median(xb))
+    if xa.size < 3 or xb.size < 3:
+        return Comparison(ratio, None, None, None)
+    p = float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
+    if np.all(xa == xa[0]) and np.all(xb == xb[0]):
+        ci = (ratio, ratio)
+    else:
+        res = stats.bootstrap(
+            (xa, xb), lambda u, v, axis=-1: np.median(u, axis=axis) / np.median(v, axis=axis),
+            paired=False, confidence_level=0.95, n_resamples=N_RESAMPLES, method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+    return Comparison(ratio, ci, p, p < ALPHA)
+
+
+def percentile(samples: Sequence[float] | np.ndarray, q: float) -> float:
     return float(np.percentile(np.asarray(samples, dtype=np.float64), q))

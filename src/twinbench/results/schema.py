@@ -50,6 +50,9 @@ class Record(BaseModel):
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    flops_per_sample: float | None = None  # throughput records: FLOPs one sample costs
+    achieved_flops: float | None = None  # throughput x flops_per_sample, FLOP/s
+    fraction_of_peak: float | None = None  # achieved / this framework's measured GEMM peak
     knobs: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)

@@ -42,9 +42,13 @@ class Measurement:
 
 
 def from_samples(metric: str, unit: str, samples: list[float], better: str,
-                 warmups: list[float] | None = None, **kw: Any) -> Measurement:
-    """Median of raw samples with its bootstrap interval and stability warnings."""
-    s = summarize(samples)
+                 warmups: list[float] | None = None, seconds: list[float] | None = None,
+                 **kw: Any) -> Measurement:
+    """Median of raw samples with its bootstrap interval and stability warnings.
+
+    ``seconds`` are the raw durations behind the samples, checked against the clock resolution.
+    """
+    s = summarize(samples, seconds)
     return Measurement(metric, unit, s.median, better, list(map(float, samples)),
                        list(map(float, warmups or [])), s.ci95, warnings=s.warnings, **kw)
 
@@ -60,6 +64,23 @@ def percentile_of(metric: str, samples: list[float], q: float, unit: str = "ms",
                        ci95=ci, warnings=warn, **kw)
 
 
+def with_flops(ctx: Context, net: Any, ds: Any, m: Measurement, factor: int) -> None:
+    """Attach FLOPs per sample (forward x factor) to a throughput measurement."""
+    try:
+        fwd, skipped = ctx.adapter.flops_per_sample(net, ctx.adapter.to_device(ds.test.x[:1]))
+    except Exception as exc:  # counting is a bonus: never lose the timing for it
+        m.warnings.append(f"FLOPs not counted: {type(exc).__name__}: {exc}"[:200])
+        return
+    if skipped or not fwd:  # a partial count would be a wrong number: leave it out
+        m.extra["flops_uncounted_layers"] = skipped
+        m.warnings.append(f"FLOPs not counted: {len(skipped)} layer(s) the counter cannot see "
+                          "into (subclassed model)")
+        return
+    m.extra["flops_per_sample"] = fwd * factor
+    m.extra["forward_flops"] = fwd
+    m.extra["flops_factor"] = factor
+
+
 @dataclass
 class Context:
     job: Job
@@ -69,10 +90,12 @@ class Context:
     import_s: float
     progress: Callable[[str], None] = lambda msg: None
     last_net: Any = None  # the most recently built twin, so the worker can record its knobs
+    # sizes only the data can fix (text: vocab_size), set by dataset() and merged into size
+    data_sizes: dict[str, int] = field(default_factory=dict)
 
     @property
     def size(self) -> dict[str, Any]:
-        return MODELS[self.job.model].sizes[self.job.size]
+        return {**MODELS[self.job.model].sizes[self.job.size], **self.data_sizes}
 
     @property
     def task(self) -> TaskSpec:
@@ -81,8 +104,11 @@ class Context:
     def dataset(self, name: str | None = None, n_train: int | None = None,
                 n_test: int | None = None) -> Dataset:
         """The task's data set ``name`` (default: the one throughput scenarios use)."""
-        return task_module(self.job.task).load(
+        ds = task_module(self.job.task).load(
             name or self.task.train_dataset, self.study, n_train=n_train, n_test=n_test)
+        if ds.vocab_size is not None:
+            self.data_sizes["vocab_size"] = ds.vocab_size
+        return ds
 
     def evaluate(self, outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
         return task_module(self.job.task).evaluate(outputs, y, num_classes)

@@ -1,13 +1,24 @@
-"""infer: batch-1 latency percentiles and throughput at a larger batch.
+"""infer: MLPerf-style single-stream latency (batch 1) and offline throughput (large batch).
 
-Each latency sample is one eval-mode forward of one image, including the copy of the output back
-to numpy, which is what an application waits for.
+Single-stream: one query after another until both ``latency_runs`` queries and
+``min_duration_s`` are reached; each query is one eval-mode forward of one sample including the
+copy of the output back to numpy, which is what an application waits for. Per-query latencies are
+the samples (the clock resolves nanoseconds; no loop calibration needed). Offline: a batch of
+``batch_size`` per call, calls per sample calibrated to at least ``min_sample_s``.
 """
 
 from __future__ import annotations
 
+from twinbench.measure.calibrate import calibrate, loop
+from twinbench.measure.loadgen import single_stream
 from twinbench.measure.timer import repeat, time_call
-from twinbench.scenarios.base import Context, Measurement, from_samples, percentile_of
+from twinbench.scenarios.base import (
+    Context,
+    Measurement,
+    from_samples,
+    percentile_of,
+    with_flops,
+)
 
 
 def run(ctx: Context) -> list[Measurement]:
@@ -16,17 +27,29 @@ def run(ctx: Context) -> list[Measurement]:
     a = ctx.adapter
     net = ctx.build(ds.input_shape, ds.num_classes)
     one = a.to_device(ds.test.x[:1])
-    ctx.progress(f"infer: {cfg.latency_runs} batch-1 forwards")
-    warm = [1e3 * time_call(lambda: a.predict(net, one), a.synchronize) for _ in range(cfg.warmup)]
-    lat = [1e3 * time_call(lambda: a.predict(net, one), a.synchronize)
-           for _ in range(cfg.latency_runs)]
+
+    def query() -> None:
+        a.predict(net, one)
+
+    ctx.progress(f"infer: single-stream, >= {cfg.latency_runs} queries")
+    warm = [1e3 * time_call(query, a.synchronize) for _ in range(cfg.warmup)]
+    lat = [1e3 * s for s in single_stream(query, min_queries=cfg.latency_runs,
+                                           min_duration_s=cfg.min_duration_s)]
     out = [from_samples("latency_p50", "ms", lat, "lower", warm, batch_size=1)]
     out += [percentile_of(f"latency_p{q}", lat, q, batch_size=1) for q in (90, 99)]
-    big = a.to_device(ds.test.x[: cfg.batch_size])
-    ctx.progress(f"infer: throughput at batch {cfg.batch_size}")
-    t = repeat(lambda: a.predict(net, big), a.synchronize, warmup=max(1, cfg.warmup // 5),
-               samples=cfg.samples)
     b = cfg.batch_size
-    out.append(from_samples("throughput", "samples/s", [b / s for s in t.samples], "higher",
-                            [b / s for s in t.warmups], batch_size=b))
+    big = a.to_device(ds.test.x[:b])
+
+    def batch() -> None:
+        a.predict(net, big)
+
+    ctx.progress(f"infer: offline throughput at batch {b}")
+    warm_b = repeat(batch, a.synchronize, warmup=max(1, cfg.warmup // 5), samples=0).warmups
+    k = calibrate(lambda n: loop(batch, n)(), a.synchronize, min_time=ctx.study.min_sample_s)
+    t = repeat(loop(batch, k), a.synchronize, warmup=0, samples=cfg.samples)
+    thr = from_samples("throughput", "samples/s", [b * k / s for s in t.samples], "higher",
+                       [b / s for s in warm_b], seconds=t.samples, batch_size=b,
+                       extra={"calls_per_sample": k})
+    with_flops(ctx, net, ds, thr, 1)
+    out.append(thr)
     return out

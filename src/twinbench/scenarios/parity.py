@@ -49,7 +49,8 @@ def _reference(ctx: Context, path: Path) -> list[Measurement]:
     losses = np.array([a.train_step(net, xd, yd) for _ in range(STEPS)])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x, y=y, out=out, losses=losses,
-             **{f"w:{k}": v for k, v in w.items()})
+             **{f"w:{k}": v for k, v in w.items()},
+             **{f"size:{k}": v for k, v in ctx.data_sizes.items()})  # e.g. the text vocab
     return [Measurement("reference_written", "bool", 1.0, None,
                         extra={"path": str(path), "params": int(sum(v.size for v in w.values()))})]
 
@@ -61,6 +62,7 @@ def run(ctx: Context) -> list[Measurement]:
     if not path.exists():
         raise ParityError(f"no parity reference at {path}: the {REFERENCE} reference job failed")
     ref = np.load(path)
+    ctx.data_sizes.update({k[5:]: int(ref[k]) for k in ref.files if k.startswith("size:")})
     w = {k[2:]: ref[k] for k in ref.files if k.startswith("w:")}
     cfg = ctx.study.train
     a = ctx.adapter

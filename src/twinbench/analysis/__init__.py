@@ -1,0 +1,1 @@
+"""Analysis of records: pairwise framework comparisons and merging of repeated processes."""

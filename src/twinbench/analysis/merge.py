@@ -1,0 +1,55 @@
+"""Merge the records of one measurement repeated in several worker processes.
+
+Each process is a job of its own (``.../train#2``) and keeps its raw record in the store; the
+public results show one record per quantity whose samples pool every process and whose interval
+comes from a hierarchical bootstrap (processes, then samples), so process-to-process noise shows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from twinbench.measure.stats import bootstrap_ci, hierarchical_ci, stability_warnings
+from twinbench.results.schema import Record
+
+
+def base_job_id(job_id: str) -> str:
+    return job_id.split("#", 1)[0]
+
+
+def merge_processes(records: list[Record]) -> list[Record]:
+    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    out: list[Record] = []
+    for r in records:
+        if "#" in r.job_id and r.status == "ok":
+            groups[(base_job_id(r.job_id), r.metric)].append(r)
+        else:
+            out.append(r)
+    for (job_id, _metric), recs in groups.items():
+        out.append(_merge(job_id, recs))
+    return out
+
+
+def _merge(job_id: str, recs: list[Record]) -> Record:
+    first = recs[0]
+    per_process = [r.samples if r.samples else [r.value] for r in recs if r.value is not None]
+    pooled = np.concatenate([np.asarray(g, dtype=np.float64) for g in per_process])
+    if all(r.samples for r in recs):
+        ci = hierarchical_ci(per_process)
+        samples = pooled.tolist()
+    else:  # single values: the processes are the samples
+        ci = bootstrap_ci(pooled)
+        samples = pooled.tolist()
+    warnings = sorted({w for r in recs for w in r.warnings if not w.startswith("only ")})
+    if len(pooled) >= 2:
+        warnings += [w for w in stability_warnings(pooled) if w.startswith("only ")]
+    extra = dict(first.extra)
+    extra["processes"] = len(recs)
+    extra["process_values"] = [r.value for r in recs]
+    return first.model_copy(update={
+        "job_id": job_id, "value": float(np.median(pooled)), "samples": samples,
+        "warmups": [w for r in recs for w in r.warmups], "ci95": ci,
+        "warnings": warnings, "extra": extra,
+    })

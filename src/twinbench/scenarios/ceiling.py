@@ -1,0 +1,36 @@
+"""ceiling: the machine's peak as each framework's own math library reaches it.
+
+GEMM FLOP/s (fp32, n x n matrix product) and memory bandwidth (an elementwise pass over an array
+far larger than the caches). Measured once per framework per study; throughput records are then
+expressed as a fraction of this peak.
+"""
+
+from __future__ import annotations
+
+from twinbench.measure.calibrate import calibrate, loop
+from twinbench.measure.timer import repeat
+from twinbench.scenarios.base import Context, Measurement, from_samples
+
+GEMM_N = 1024
+STREAM_FLOATS = 32 * 2**20  # 128 MiB of float32
+
+
+def _measure(ctx: Context, fn, work: float, metric: str, unit: str, scale: float):
+    a = ctx.adapter
+    fn()  # first call: allocations, library initialisation
+    k = calibrate(lambda n: loop(fn, n)(), a.synchronize, min_time=ctx.study.min_sample_s)
+    t = repeat(loop(fn, k), a.synchronize, warmup=1, samples=5)
+    return from_samples(metric, unit, [work * k / s / scale for s in t.samples], "higher",
+                        [work * k / s / scale for s in t.warmups], seconds=t.samples,
+                        extra={"calls_per_sample": k})
+
+
+def run(ctx: Context) -> list[Measurement]:
+    ctx.progress("ceiling: GEMM and memory bandwidth")
+    gemm, flops = ctx.adapter.gemm(GEMM_N)
+    stream, nbytes = ctx.adapter.stream(STREAM_FLOATS)
+    g = _measure(ctx, gemm, flops, "gemm_flops", "GFLOP/s", 1e9)
+    g.extra["n"] = GEMM_N
+    b = _measure(ctx, stream, nbytes, "memory_bandwidth", "GB/s", 1e9)
+    b.extra["bytes_per_call"] = nbytes
+    return [g, b]

@@ -1,0 +1,103 @@
+"""Statistics: intervals cover what they claim, tests find real shifts and only those."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twinbench.analysis.comparisons import pairwise
+from twinbench.analysis.merge import merge_processes
+from twinbench.measure.stats import compare, hierarchical_ci, mad, summarize
+from twinbench.results.schema import Record
+
+
+def test_median_interval_covers_the_true_median_about_95_percent():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(100):
+        x = rng.normal(10.0, 1.0, 40)
+        lo, hi = summarize(x).ci95
+        hits += lo <= 10.0 <= hi
+    assert 85 <= hits <= 100
+
+
+def test_interval_width_shrinks_with_more_samples():
+    rng = np.random.default_rng(2)
+    small = summarize(rng.exponential(1.0, 20)).ci95
+    large = summarize(rng.exponential(1.0, 2000)).ci95
+    assert (large[1] - large[0]) < (small[1] - small[0]) / 4
+
+
+def test_mad_of_normal_estimates_sigma():
+    assert mad(np.random.default_rng(3).normal(0, 2.0, 20000)) == pytest.approx(2.0, rel=0.05)
+
+
+def test_identical_samples_are_not_significant():
+    c = compare([5.0] * 10, [5.0] * 10)
+    assert c.ratio == 1.0 and c.significant is False and c.ratio_ci95 == (1.0, 1.0)
+    rng = np.random.default_rng(4)
+    same = rng.normal(100, 5, 20)
+    c = compare(same, rng.permutation(same))
+    assert c.significant is False
+
+
+def test_clear_shift_is_significant_and_the_ratio_interval_holds_the_truth():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(120, 3, 15), rng.normal(100, 3, 15)
+    c = compare(a, b)
+    assert c.significant is True and c.p_value < 0.001
+    assert c.ratio_ci95[0] < 1.2 < c.ratio_ci95[1]
+    assert c.ratio == pytest.approx(1.2, rel=0.03)
+
+
+def test_too_few_samples_are_not_tested():
+    c = compare([1.0, 2.0], [3.0, 4.0])
+    assert c.significant is None and c.p_value is None
+
+
+def test_warnings_for_unstable_and_extreme_and_short_samples():
+    s = summarize([1.0, 1.02, 0.98, 1.01, 0.99, 1.03, 9.0])
+    assert any(w.startswith("extreme sample") for w in s.warnings)
+    assert any(w.startswith("unstable") for w in s.warnings)
+    s = summarize([1.0, 1.0, 1.0], seconds=[1e-9, 1e-9, 1e-9])
+    assert any(w.startswith("samples too short for the clock") for w in s.warnings)
+    assert summarize([1.0, 1.01, 0.99, 1.0]).warnings == []
+
+
+def test_hierarchical_interval_is_wider_when_processes_disagree():
+    rng = np.random.default_rng(6)
+    same = [rng.normal(100, 1, 30) for _ in range(3)]
+    apart = [rng.normal(m, 1, 30) for m in (95, 100, 105)]
+    w_same = np.subtract(*hierarchical_ci(same)[::-1])
+    w_apart = np.subtract(*hierarchical_ci(apart)[::-1])
+    assert w_apart > 3 * w_same
+
+
+def _rec(fw, samples, job="t/m/{fw}/train", metric="throughput", better="higher"):
+    return Record(study="s", run_id="r", job_id=job.format(fw=fw), task="t", model="m",
+                  framework=fw, backend="x", scenario="train", metric=metric,
+                  unit="samples/s", value=float(np.median(samples)), samples=list(samples),
+                  better=better, threads=1)
+
+
+def test_pairwise_comparisons_name_the_winner_or_say_no_difference():
+    rng = np.random.default_rng(7)
+    fast = rng.normal(200, 2, 8)
+    recs = [_rec("pytorch", fast), _rec("keras-tf", rng.normal(100, 2, 8)),
+            _rec("keras-jax", rng.permutation(fast))]
+    by_pair = {(p.a, p.b): p for p in pairwise(recs)}
+    assert by_pair[("keras-tf", "pytorch")].verdict == "pytorch better"
+    assert by_pair[("keras-jax", "keras-tf")].verdict == "keras-jax better"
+    assert by_pair[("keras-jax", "pytorch")].verdict == "no significant difference"
+    p = by_pair[("keras-tf", "pytorch")]
+    assert p.ratio == pytest.approx(0.5, rel=0.05) and p.p_value < 0.05
+
+
+def test_merge_pools_processes_into_one_record():
+    recs = [_rec("pytorch", [10.0, 11.0, 12.0], job="t/m/pytorch/train#1"),
+            _rec("pytorch", [20.0, 21.0, 22.0], job="t/m/pytorch/train#2")]
+    (m,) = merge_processes(recs)
+    assert m.job_id == "t/m/pytorch/train"
+    assert m.samples == [10.0, 11.0, 12.0, 20.0, 21.0, 22.0]
+    assert m.extra["processes"] == 2 and m.extra["process_values"] == [11.0, 21.0]
+    assert m.ci95[0] <= m.value <= m.ci95[1]
