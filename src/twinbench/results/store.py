@@ -99,6 +99,17 @@ class Store:
         rows = self._db.execute("SELECT job_id FROM jobs WHERE run_id=?", (run_id,))
         return {r[0] for r in rows}
 
+    def jobs(self, run_id: str) -> dict[str, tuple[str, float]]:
+        """job_id -> (status, wall seconds) of every finished job of a run."""
+        rows = self._db.execute("SELECT job_id, status, wall_s FROM jobs WHERE run_id=?",
+                                (run_id,))
+        return {job_id: (status, wall or 0.0) for job_id, status, wall in rows}
+
+    def last_run(self) -> str | None:
+        row = self._db.execute(
+            "SELECT run_id FROM runs ORDER BY started DESC, rowid DESC").fetchone()
+        return row[0] if row else None
+
     def runs(self) -> list[tuple[str, str, str, str | None]]:
         rows = self._db.execute(
             "SELECT run_id, study, started, finished FROM runs ORDER BY started")

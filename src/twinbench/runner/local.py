@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from twinbench.study import Study
 
 TAIL_CHARS = 1500
 OTHER_LOAD_WARN = 0.10
+WATCH_INTERVAL_S = 0.25
 
 
 class LoadMeter:
@@ -74,14 +76,22 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+_PASS_ENV = {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "USER", "TZ",
+             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "SSL_CERT_FILE"}
+
+
 def worker_env(study: Study, job: Job) -> dict[str, str]:
-    """The same thread settings for every framework, plus its backend selection."""
-    env = dict(os.environ)
+    """A minimal environment: the same thread settings for every framework, its backend
+    selection, and only the variables a Python process needs — no credentials, no hub tokens."""
+    env = {k: v for k, v in os.environ.items()
+           if k in _PASS_ENV or k.startswith(("TWINBENCH_", "LC_"))}
     n = str(study.threads)
     env.update({
         "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
         "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n,
-        "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}",
+        # XLA has no thread-count flag (an unknown token would make it ignore the rest of the
+        # flags); the CPU affinity set in _pin_cores bounds JAX like every other framework.
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true",
         "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
     })
@@ -89,7 +99,54 @@ def worker_env(study: Study, job: Job) -> dict[str, str]:
         env.update({"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"})
     env.pop("KERAS_BACKEND", None)
     env.update(FRAMEWORKS[job.framework].env)
+    if job.scenario == "profile":  # flags read at import (XLA's HLO dump for op names)
+        from twinbench.profiling import worker_env as profiling_env
+
+        env.update(profiling_env(FRAMEWORKS[job.framework].backend, env,
+                                 job.job_id.replace("/", "__")))
     return env
+
+
+def _pin_cores(threads: int) -> Callable[[], None] | None:
+    """With fewer threads than cores, pin the worker to that many cores: the one limit every
+    framework obeys (JAX's CPU client has no thread-count setting)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not cores or threads >= len(cores):
+        return None
+    chosen = set(cores[:threads])
+    return lambda: os.sched_setaffinity(0, chosen)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _tree_rss_mb(pid: int) -> float:
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+        return sum(q.memory_info().rss for q in procs) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def kill_stale_workers(outdir: Path) -> list[int]:
+    """Kill workers left running by an orchestrator that died (kill -9), found by pid file."""
+    killed = []
+    for pid_file in (outdir / "jobs").glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            if "twinbench.runner.worker" in " ".join(psutil.Process(pid).cmdline()):
+                os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+        except (ValueError, OSError, psutil.Error):
+            pass
+        pid_file.unlink(missing_ok=True)
+    return killed
 
 
 def _tail(path: Path) -> str:
@@ -143,16 +200,20 @@ class LocalRunner:
         with log_path.open("w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=worker_env(self.study, job),
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=_pin_cores(self.study.threads))
+            pid_path = self.outdir / "jobs" / f"{slug}.pid"
+            pid_path.write_text(str(proc.pid))
             try:
-                rc = proc.wait(timeout=self.study.timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                wall = time.perf_counter() - t0
-                return self.failed(job, f"timed out after {self.study.timeout_s:g} s "
-                                   f"(log: {log_path})\n{_tail(log_path)}", wall)
+                rc, killed = self._watch(proc)
+            except BaseException:  # Ctrl-C or an error here: never leave a worker behind
+                _kill_group(proc)
+                raise
+            finally:
+                pid_path.unlink(missing_ok=True)
         wall = time.perf_counter() - t0
+        if killed:
+            return self.failed(job, f"{killed} (log: {log_path})\n{_tail(log_path)}", wall)
         if rc != 0 or not out_path.exists():
             why = _describe_exit(rc) if rc != 0 else "worker wrote no results"
             return self.failed(job, f"{why} (log: {log_path})\n{_tail(log_path)}", wall)
@@ -172,6 +233,26 @@ class LocalRunner:
                 r.warnings.append(f"other load: the hypervisor took {load['steal']:.0%} of the "
                                   "CPU (steal) during this job")
         return JobOutcome(job, "ok", wall, records)
+
+    def _watch(self, proc: subprocess.Popen) -> tuple[int, str | None]:
+        """Wait for the worker, killing it past the timeout or the memory limit."""
+        limit = self.study.memory_limit_mb
+        deadline = time.monotonic() + self.study.timeout_s
+        peak = 0.0
+        while True:
+            try:
+                return proc.wait(timeout=WATCH_INTERVAL_S), None
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() > deadline:
+                _kill_group(proc)
+                return proc.returncode, f"timed out after {self.study.timeout_s:g} s"
+            if limit:
+                peak = max(peak, _tree_rss_mb(proc.pid))
+                if peak > limit:
+                    _kill_group(proc)
+                    return proc.returncode, (f"out of memory: worker used {peak:.0f} MiB, over "
+                                             f"the limit of {limit:g} MiB (memory_limit_mb)")
 
     def save(self, outcome: JobOutcome) -> None:
         self.store.add_job(self.run_id, outcome.job.job_id, outcome.job.to_dict(),

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twinbench.analysis.ceiling import attach_ceiling
+from twinbench.analysis.comparisons import pairwise, write_comparisons
+from twinbench.analysis.merge import merge_processes
+from twinbench.errors import UserError
 from twinbench.plan import Job, plan
 from twinbench.results.export import write_jsonl
 from twinbench.results.schema import Record
 from twinbench.results.store import Store
-from twinbench.runner.local import JobOutcome, LocalRunner, now
+from twinbench.runner.local import JobOutcome, LocalRunner, kill_stale_workers, now
 from twinbench.study import Study
 
 
@@ -37,31 +41,74 @@ class StudyResult:
 
 def parity_verdict(outcome: JobOutcome) -> str | None:
     """None when the parity job passed, else the reason the twin is not comparable."""
-    if outcome.status != "ok":
-        return f"parity check did not complete: {(outcome.error or '').splitlines()[0]}"
     bad = [r for r in outcome.records if r.extra.get("passed") is False]
     if bad:
         return "twin parity failed: " + "; ".join(
             f"{r.metric}={r.value:.3g} > {r.extra['tolerance']:g}" for r in bad)
+    if outcome.status != "ok":
+        return f"parity check did not complete: {(outcome.error or '').splitlines()[0]}"
     return None
+
+
+def load_resumable(outdir: Path) -> Study:
+    """The study a folder was started with, for `run --resume`."""
+    path = outdir / "study.json"
+    if not path.exists() or not (outdir / "results.sqlite").exists():
+        raise UserError(f"nothing to resume in {outdir}: no study.json and results.sqlite there")
+    try:
+        return Study.model_validate_json(path.read_text())
+    except ValueError as exc:
+        raise UserError(f"{path} is damaged ({str(exc).splitlines()[0]}); start a new run") \
+            from exc
+
+
+def _stored_outcomes(store: Store, run_id: str, jobs: list[Job]) -> dict[str, JobOutcome]:
+    by_job: dict[str, list[Record]] = {}
+    for r in store.records(run_id):
+        by_job.setdefault(r.job_id, []).append(r)
+    finished = store.jobs(run_id)
+    return {j.job_id: JobOutcome(j, finished[j.job_id][0], finished[j.job_id][1],
+                                 by_job.get(j.job_id, []),
+                                 next((r.error for r in by_job.get(j.job_id, []) if r.error), None))
+            for j in jobs if j.job_id in finished}
 
 
 def run_study(
     study: Study, outdir: Path, db_path: Path | None = None,
     on_start: Callable[[Job, int, int], None] | None = None,
     on_done: Callable[[JobOutcome], None] | None = None,
+    resume: bool = False,
 ) -> StudyResult:
+    """Run every planned job (with ``resume``: only those without a stored result)."""
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = plan(study)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-    (outdir / "study.json").write_text(json.dumps(study.model_dump(mode="json"), indent=2))
     t0 = time.perf_counter()
     outcomes: list[JobOutcome] = []
     with Store(db_path or outdir / "results.sqlite") as store:
-        store.start_run(run_id, study.name, study.model_dump_json(), now())
+        previous = store.last_run() if resume else None
+        if resume and previous is None:
+            raise UserError(f"nothing to resume in {outdir}: the database holds no run")
+        if previous:
+            run_id = previous
+            kill_stale_workers(outdir)
+            stored = _stored_outcomes(store, run_id, jobs)
+        else:
+            run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+            (outdir / "study.json").write_text(json.dumps(study.model_dump(mode="json"),
+                                                          indent=2))
+            store.start_run(run_id, study.name, study.model_dump_json(), now())
+            stored = {}
         runner = LocalRunner(study, outdir, store, run_id)
         parity: dict[str, str | None] = {}
         for i, job in enumerate(jobs):
+            if job.job_id in stored:  # finished before the interruption: keep, do not redo
+                outcome = stored[job.job_id]
+                if job.scenario == "parity":
+                    parity[job.job_id] = parity_verdict(outcome)
+                outcomes.append(outcome)
+                if on_done:
+                    on_done(outcome)
+                continue
             if on_start:
                 on_start(job, i, len(jobs))
             blocked = parity.get(job.needs) if job.needs else None
@@ -79,10 +126,12 @@ def run_study(
             if on_done:
                 on_done(outcome)
         store.finish_run(run_id, now())
-        records = store.records(run_id)
+        raw = store.records(run_id)
+    records = attach_ceiling(merge_processes(raw))
     write_jsonl(outdir / "results.jsonl", records)
+    write_comparisons(outdir / "comparisons.jsonl", pairwise(records))
     result = StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)
-    from twinbench.report.html import write_html
+    from twinbench.report.html import write_reports
 
-    write_html(outdir / "report.html", study.name, records)
+    write_reports(outdir, study.name, records)  # report.html and report.md
     return result

@@ -12,15 +12,17 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 
 def _inject_fault(job_id: str) -> None:
-    """Test hook: TWINBENCH_INJECT_FAULT="crash:PATTERN,hang:PATTERN,error:PATTERN".
-
-    Breaks the jobs whose id contains PATTERN, so tests can prove a broken job is contained.
+    """Test hook: TWINBENCH_INJECT_FAULT="KIND:PATTERN,..." breaks the jobs whose id contains
+    PATTERN, so tests can prove a broken job is contained. KIND: crash (SIGABRT), segv (SIGSEGV),
+    hang, error (exception), oom (allocates until killed), exit (exit code 7), noresult
+    (exit 0 without writing results).
     """
     for spec in filter(None, os.environ.get("TWINBENCH_INJECT_FAULT", "").split(",")):
         kind, _, pattern = spec.partition(":")
@@ -28,6 +30,17 @@ def _inject_fault(job_id: str) -> None:
             continue
         if kind == "crash":
             os.abort()  # SIGABRT, like a native crash inside a framework
+        if kind == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if kind == "oom":
+            hog = []
+            while True:
+                hog.append(bytearray(64 * 2**20))
+                time.sleep(0.05)
+        if kind == "exit":
+            os._exit(7)
+        if kind == "noresult":
+            os._exit(0)
         if kind == "hang":
             time.sleep(10_000)
         if kind == "error":
@@ -39,7 +52,7 @@ def main(argv: list[str]) -> int:
     from twinbench.frameworks.base import FRAMEWORK_PACKAGES, FRAMEWORKS
     from twinbench.measure.env import fingerprint
     from twinbench.plan import Job
-    from twinbench.scenarios import PARITY, SCENARIOS
+    from twinbench.scenarios import INTERNAL, SCENARIOS
     from twinbench.study import Study
 
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
@@ -54,7 +67,7 @@ def main(argv: list[str]) -> int:
 
     from twinbench.scenarios.base import Context
 
-    scenario = PARITY[0] if job.scenario == "parity" else SCENARIOS[job.scenario][0]
+    scenario = (INTERNAL.get(job.scenario) or SCENARIOS[job.scenario])[0]
     ctx = Context(job, study, adapter, Path(workdir), import_s,
                   progress=lambda msg: print(f"[{job.job_id}] {msg}", flush=True))
     measurements = importlib.import_module(scenario).run(ctx)
