@@ -1,0 +1,170 @@
+"""The web table: one row per browser runtime x backend, from export-web records.
+
+export-web records are named ``<variant>:<quantity>`` (e.g. ``tfjs-wasm-1t:latency_p50``), with
+the variant's facts in ``extra``; this module folds them back into rows that read like a
+deployment decision: does it run, how many bytes, how long until the first prediction, how fast.
+(The HTML and markdown reports pivot the same records in ``report.content.route_table``.)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from twinbench.report.compare import fmt, fmt_ci
+from twinbench.results.schema import Record
+
+WEB_SCENARIO = "export-web"
+
+
+@dataclass
+class WebRow:
+    runtime: str
+    backend: str
+    framework: str
+    status: str  # "ok" | "unavailable" | "not-applicable" | "FAILED" ...
+    reason: str = ""
+    model: str = "—"
+    runtime_bytes: str = "—"
+    download_gz: str = "—"
+    load: str = "—"
+    first: str = "—"
+    p50: str = "—"
+    p50_ci: str = ""
+    p90: str = "—"
+    parity: str = "—"
+    short: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _h(n: float) -> str:
+    return f"{n / 1024:,.0f}K" if n < 2**20 else f"{n / 2**20:.1f}M"
+
+
+def _size(r: Record | None) -> str:
+    return "—" if r is None or r.value is None else _h(r.value)
+
+
+def _gz(*recs: Record | None) -> str:
+    """What a visitor downloads from a server compressing at gzip level 6 (model + runtime)."""
+    sizes = [r.extra.get("gzip_bytes") for r in recs if r is not None]
+    return _h(sum(sizes)) if sizes and None not in sizes else "—"
+
+
+def _num(r: Record | None) -> str:
+    return "—" if r is None or r.value is None else fmt(r.value)
+
+
+def _row(variant: str, st: Record, recs: dict[str, Record]) -> WebRow:
+    e = st.extra
+
+    def get(q: str) -> Record | None:
+        return recs.get(f"{variant}:{q}")
+
+    used, asked = e.get("threads_used"), e.get("threads_requested")
+    threads = f"{asked}t" + (f" ({used} used)" if used is not None and used != asked else "")
+    backend = f"wasm {threads}" if e.get("backend") == "wasm" else str(e.get("backend"))
+    row = WebRow(str(e.get("title", e.get("runtime"))), backend, st.framework, "ok",
+                 short=str(e.get("short", e.get("runtime"))))
+    if st.status == "failed":
+        row.status, row.reason = "FAILED", (st.error or "").split(": ", 1)[-1]
+        return row
+    if e.get("state", "ok") != "ok":
+        row.status, row.reason = str(e.get("state")), str(e.get("reason", ""))
+        return row
+    p50, diff = get("latency_p50"), get("output_max_abs_diff")
+    row.model, row.runtime_bytes = _size(get("model_bytes")), _size(get("runtime_bytes"))
+    row.download_gz = _gz(get("model_bytes"), get("runtime_bytes"))
+    row.load, row.first, row.p90 = _num(get("load_time")), _num(get("first_inference")), \
+        _num(get("latency_p90"))
+    row.p50, row.p50_ci = _num(p50), fmt_ci(p50) if p50 else ""
+    if diff is not None and diff.value is not None:
+        row.parity = f"{diff.value:.1e} " + (
+            "ok" if diff.extra.get("passed") else f"FAIL (> {diff.extra.get('tolerance'):g})")
+    return row
+
+
+def web_tables(records: list[Record]) -> list[tuple[str, list[WebRow]]]:
+    """``[(title, rows)]`` per task and model, in record order; empty without web records."""
+    by_key: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    for r in records:
+        if r.scenario == WEB_SCENARIO:
+            by_key[(r.task, r.model)][f"{r.framework}/{r.metric}"] = r
+    out = []
+    for (task, model), recs in by_key.items():
+        rows = []
+        for key, st in recs.items():
+            fw, _, name = key.partition("/")
+            if name == "status":  # a framework without a browser route
+                rows.append(WebRow("—", "—", fw, "not-applicable", st.extra.get("reason", "")))
+            elif name.endswith(":status"):
+                own = {k.partition("/")[2]: r for k, r in recs.items() if k.startswith(fw + "/")}
+                rows.append(_row(name.removesuffix(":status"), st, own))
+        out.append((f"{WEB_SCENARIO} · {task} · {model}", rows))
+    return out
+
+
+def packages(records: list[Record]) -> list[str]:
+    """One line per runtime package and converter: version and release date (freshness)."""
+    seen: dict[str, str] = {}
+    for r in records:
+        e = r.extra
+        if r.scenario == WEB_SCENARIO and e.get("package"):
+            seen[e["package"]] = f"{e['package']} {e.get('version')} " \
+                                 f"(released {e.get('released', 'unknown')})"
+        if r.scenario == WEB_SCENARIO and r.metric.endswith(":convert_time"):
+            dates = e.get("tools_released", {})
+            tools = ", ".join(f"{k} {v}" + (f" (released {dates[k]})" if k in dates else "")
+                              for k, v in e.get("tools", {}).items()
+                              if k not in ("stand-ins", "patches"))
+            seen[r.metric] = f"{e.get('runtime')} model converted in {fmt(r.value, 's')} " \
+                             f"({tools})"
+    return list(seen.values())
+
+
+TERMINAL = ("route", "from", "status", "model", "runtime", "gzip", "load ms", "1st ms",
+            "p50 ms [95% CI]", "p90 ms", "max|Δ|")
+
+
+def print_web(records: list[Record], console: Console) -> None:
+    if console.width < 140:  # rather long lines than a table wrapped into pieces
+        console = Console(file=console.file, width=140, color_system=console.color_system,
+                          force_terminal=console.is_terminal)
+    width = console.width
+    for title, rows in web_tables(records):
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+        for h in TERMINAL:
+            table.add_column(h, justify="left" if h in TERMINAL[:3] else "right", no_wrap=True)
+        notes: dict[str, int] = {}  # reason -> footnote number, each reason printed once
+        for row in rows:
+            status = row.status.replace("unavailable", "n/a").replace("not-applicable", "n/a")
+            if row.reason:
+                status += f" ({notes.setdefault(row.reason, len(notes) + 1)})"
+            p50 = escape(row.p50) + (f" [dim]{escape(row.p50_ci)}[/dim]" if row.p50_ci else "")
+            route = f"{row.short or row.runtime} {row.backend}".strip(" —") or "—"
+            table.add_row(*(escape(c) for c in (route, row.framework, status, row.model,
+                                                  row.runtime_bytes, row.download_gz, row.load,
+                                                  row.first)),
+                          p50, escape(row.p90), escape(row.parity.replace(" ok", "")),
+                          style=None if row.ok else "dim")
+        console.print(table, width=width)
+        for note, i in notes.items():
+            console.print(f"  ({i}) {escape(note)}", highlight=False, width=width)
+    lines = packages(records)
+    if lines:
+        console.print("[bold]Web runtimes[/bold]: " + escape("; ".join(lines)), highlight=False,
+                      width=width)
+        console.print("[dim]Measured in headless Chromium on this machine's CPU. load = runtime "
+                      "start + model fetch and compile; latency = one batch-1 forward with the "
+                      "output read back; model/runtime = bytes served uncompressed, gzip = what "
+                      "both weigh compressed (level 6); "
+                      "max|Δ| = largest logit difference to the framework's own output (FAIL "
+                      "above 1e-3).[/dim]", width=width)

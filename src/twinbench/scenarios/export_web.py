@@ -1,0 +1,215 @@
+"""export-web: does the twin convert for the browser, what must a visitor download, how long until
+the first prediction, and how fast after that — measured in a real headless Chromium.
+
+Runs in the worker of ONE framework (keras-tf: TF.js and LiteRT.js; pytorch: ONNX Runtime Web;
+see ``twinbench.web.runtimes``). The twin is built with the shared initial weights, converted,
+served from 127.0.0.1, and each runtime/backend variant is opened in a fresh browser context.
+Every variant yields a ``<variant>:status`` record — ok, unavailable here (GPU backends without a
+GPU), or failed with a one-line reason — and, when it ran, load time, first inference, latency
+p50/p90 with raw samples, bytes downloaded and output parity against the framework's own outputs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+
+from twinbench.export.web_convert import EXPORTS, ConversionError, WebModel
+from twinbench.scenarios.base import Context, Measurement, from_samples, percentile_of
+from twinbench.web import runtimes as web
+from twinbench.web.browser import Browser, BrowserUnavailable, check_chromium
+from twinbench.web.runtimes import PAGES, Runtime, Variant
+from twinbench.web.server import StaticServer
+
+N_INPUTS = 4  # batch-1 inputs whose outputs are compared (LiteRT models are fixed at batch 1)
+TOLERANCE = 1e-3  # max |browser - framework| on the logits, fp32 on both sides
+
+
+@dataclass
+class Failed(Measurement):
+    """A variant that did not run: becomes a record with status "failed" and its reason."""
+
+    status: str = "failed"
+    error: str | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+_GZ: dict[Path, int] = {}
+
+
+def _gzip_size(path: Path) -> int:
+    """What a server compressing at gzip's default level would send (cached per file)."""
+    if path not in _GZ:
+        _GZ[path] = len(gzip.compress(path.read_bytes(), compresslevel=6))
+    return _GZ[path]
+
+
+def _bytes(server: StaticServer, prefix: str) -> tuple[int, int, dict[str, int]]:
+    sent = {p: n for p, n in server.totals().items() if p.startswith(prefix)}
+    gz = 0
+    for p in sent:
+        f = server.resolve(p)
+        gz += _gzip_size(f) if f is not None else 0
+    return sum(sent.values()), gz, sent
+
+
+def _nontrivial(w: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Random norm statistics, scales and shifts (as the parity scenario does), so conversion
+    passes that fold BatchNorm are exercised and the parity check is not trivially met."""
+    rng = np.random.default_rng(seed + 7)
+    for k, v in w.items():
+        if k.endswith("running_var") or (k.endswith("weight") and v.ndim == 1):
+            w[k] = rng.uniform(0.5, 1.5, v.shape).astype(np.float32)
+        elif k.endswith(("running_mean", "bias")):
+            w[k] = rng.normal(0.0, 0.2, v.shape).astype(np.float32)
+    return w
+
+
+def _write_inputs(folder: Path, x_nhwc: np.ndarray, model: WebModel) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    x = x_nhwc.transpose(0, 3, 1, 2) if model.layout == "NCHW" else x_nhwc
+    np.ascontiguousarray(x, dtype="<f4").tofile(folder / "inputs.bin")
+    (folder / "meta.json").write_text(json.dumps(
+        {"input_shape": list(model.input_shape), "n_inputs": int(x.shape[0])}))
+
+
+def _measure(ctx: Context, browser: Browser, stage: Path, rt: Runtime, v: Variant,
+             model: WebModel, ref: np.ndarray, info: dict[str, Any]) -> list[Measurement]:
+    cfg = ctx.study.infer
+    mounts = {"/pages/": PAGES, "/npm/": web.web_dir() / "node_modules",
+              "/models/": stage / "models", "/data/": stage / "data"}
+    query = urlencode({"model": f"/models/{rt.id}/{model.entry.name}", "data": f"/data/{rt.id}/",
+                       "backend": v.backend, "threads": v.threads, "runs": cfg.latency_runs,
+                       "warmup": cfg.warmup})
+    with StaticServer(mounts, isolated=v.isolated) as server:
+        ctx.progress(f"export-web: {v.id} in Chromium")
+        res = browser.run_page(f"{server.url}/pages/{rt.page}?{query}")
+        model_b, model_gz, model_files = _bytes(server, "/models/")
+        rt_b, rt_gz, rt_files = _bytes(server, "/npm/")
+    info = {**info, "threads_used": res.get("threads"), "runtime_detail": res.get("detail"),
+            "cross_origin_isolated": res.get("cross_origin_isolated"),
+            "runtime_reported_version": res.get("runtime_version")}
+    if not res.get("ok"):
+        return [Failed(f"{v.id}:status", "", None, extra=info,
+                       error=f"{v.id}: page failed: {res.get('error', 'no result')}"[:400])]
+    out = np.asarray(res["outputs"], dtype=np.float64).reshape(ref.shape)
+    diff = float(np.max(np.abs(out - ref)))
+    load = res["runtime_init_ms"] + res["model_load_ms"]
+    common = {"batch_size": 1, "extra": info}
+    return [
+        Measurement(f"{v.id}:status", "", 1.0, None, extra={**info, "state": "ok"}),
+        Measurement(f"{v.id}:load_time", "ms", load, "lower", batch_size=1, extra={
+            **info, "runtime_init_ms": res["runtime_init_ms"],
+            "model_load_ms": res["model_load_ms"], "ready_since_navigation_ms": res["ready_ms"]}),
+        Measurement(f"{v.id}:first_inference", "ms", res["first_inference_ms"], "lower",
+                    **common),
+        from_samples(f"{v.id}:latency_p50", "ms", res["samples_ms"], "lower",
+                     res["warmups_ms"], **common),
+        percentile_of(f"{v.id}:latency_p90", res["samples_ms"], 90, **common),
+        Measurement(f"{v.id}:model_bytes", "bytes", float(model_b), "lower", extra={
+            **info, "gzip_bytes": model_gz, "files": model_files}),
+        Measurement(f"{v.id}:runtime_bytes", "bytes", float(rt_b), "lower", extra={
+            **info, "gzip_bytes": rt_gz, "files": rt_files}),
+        Measurement(f"{v.id}:output_max_abs_diff", "abs", diff, "lower", extra={
+            **info, "tolerance": TOLERANCE, "passed": diff <= TOLERANCE, "n_inputs": len(ref),
+            "against": f"{ctx.adapter.id} predict"}),
+    ]
+
+
+def _browser_problem() -> str | None:
+    """Why no page can run here (one line), or None."""
+    try:
+        check_chromium()
+    except BrowserUnavailable as exc:
+        return str(exc)
+    missing = web.missing_packages()
+    if missing:
+        return (f"npm packages missing in {web.web_dir() / 'node_modules'}: {', '.join(missing)} "
+                "(run scripts/setup.sh)")
+    return None
+
+
+def _convert(ctx: Context, net: Any, runtimes: list[Runtime], stage: Path, x: np.ndarray,
+             sample_shape: tuple[int, ...]) -> tuple[dict[str, WebModel | str], list[Measurement]]:
+    """Each route's model, or the one-line reason it did not convert."""
+    models: dict[str, WebModel | str] = {}
+    out: list[Measurement] = []
+    for rt in runtimes:
+        ctx.progress(f"export-web: converting for {rt.title}")
+        try:
+            m = EXPORTS[rt.export](net, stage / "models" / rt.id, sample_shape)
+        except ConversionError as exc:
+            models[rt.id] = f"conversion failed: {_one_line(exc)}"
+            continue
+        _write_inputs(stage / "data" / rt.id, x, m)
+        models[rt.id] = m
+        released = {k: d for k, v in m.tools.items()  # a stale converter is a finding too
+                    if (d := web.release_date("pypi", k, v)) != "unknown"}
+        out.append(Measurement(f"{rt.id}:convert_time", "s", m.convert_s, "lower", extra={
+            "runtime": rt.id, "tools": m.tools, "tools_released": released,
+            "model_bytes_on_disk": m.bytes_on_disk, "files": [p.name for p in m.files]}))
+    return models, out
+
+
+def run(ctx: Context) -> list[Measurement]:
+    fw = ctx.adapter.id
+    runtimes = web.runtimes_for(fw)
+    if not runtimes:
+        routes = "; ".join(f"{r.title} from {', '.join(r.frameworks)}"
+                           for r in web.RUNTIMES.values())
+        return [Measurement("status", "", None, extra={
+            "state": "not-applicable", "reason": f"no browser route starts from {fw} ({routes})"})]
+    ds = ctx.dataset(n_train=64, n_test=N_INPUTS)
+    a = ctx.adapter
+    net = ctx.build(ds.input_shape, ds.num_classes)
+    a.set_weights(net, _nontrivial(a.get_weights(net), ctx.study.seed))
+    x = np.asarray(ds.test.x[:N_INPUTS], dtype=np.float32)
+    # batch 1, one input at a time, exactly as the page runs them
+    ref = np.concatenate([a.predict(net, a.to_device(x[i:i + 1])) for i in range(len(x))])
+    stage = ctx.workdir / "web" / ctx.job.job_id.replace("/", "__")
+    shutil.rmtree(stage, ignore_errors=True)
+    problem = _browser_problem()  # known before converting; conversion is measured regardless
+    models, out = _convert(ctx, net, runtimes, stage, x, tuple(ds.input_shape))
+    with ExitStack() as stack:
+        browser: Browser | None = None
+        probe: dict[str, Any] = {}
+        if problem is None:
+            try:
+                browser = stack.enter_context(Browser())
+                with StaticServer({"/pages/": PAGES}) as server:
+                    probe = browser.run_page(f"{server.url}/pages/probe.html")
+                probe["browser"] = f"Chromium {browser.version}"
+            except BrowserUnavailable as exc:
+                problem = str(exc)
+        for rt in runtimes:
+            pkg = web.package_info(rt.package)
+            for v in rt.variants(ctx.study.threads):
+                info = {"runtime": rt.id, "title": rt.title, "short": rt.short, "variant": v.id,
+                        "backend": v.backend, "threads_requested": v.threads,
+                        "isolated": v.isolated, **pkg, "browser": probe.get("browser")}
+                m = models[rt.id]
+                if isinstance(m, str) or browser is None:
+                    why = m if isinstance(m, str) else problem
+                    out.append(Failed(f"{v.id}:status", "", None, extra=info,
+                                      error=f"{v.id}: {why}"))
+                elif v.gpu:
+                    why = web.gpu_verdict(v.backend, probe)
+                    out.append(Measurement(f"{v.id}:status", "", 0.0 if why else None, extra={
+                        **info, "tools": m.tools, "state": "unavailable" if why else "not-run",
+                        "reason": why or "a GPU is offered, but twinbench does not time it yet"}))
+                else:
+                    out += _measure(ctx, browser, stage, rt, v, m, ref,
+                                    {**info, "tools": m.tools})
+    return out

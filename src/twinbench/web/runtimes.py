@@ -1,0 +1,120 @@
+"""The browser runtimes twinbench measures, which framework feeds each, and how fresh each is.
+
+A runtime is one page (``pages/<id>.html``) plus one export route (``twinbench.export.
+web_convert``). Its variants are the backends it is run on: wasm with one thread, wasm with the
+study's thread count (cross-origin isolated page), TF.js's plain-JS cpu backend, and the GPU
+backends, which are only ever *probed*: headless Chromium here has no GPU, and a number from a
+software rasterizer (SwiftShader) would be a fake GPU number.
+
+Freshness: the installed version comes from ``web/node_modules/<pkg>/package.json``; the release
+date from ``web/releases.json``, which ``scripts/web_releases.py`` writes from the npm registry's
+publish times when setup installs the packages (``node_modules`` itself holds no date: tarball
+mtimes are normalised by npm and are not release dates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PAGES = Path(__file__).resolve().parent / "pages"
+ENV_VAR = "TWINBENCH_WEB_DIR"  # the folder with package.json and node_modules/
+
+
+def web_dir() -> Path:
+    """``web/`` of the repository (an installed twinbench needs ``TWINBENCH_WEB_DIR``)."""
+    return Path(os.environ.get(ENV_VAR) or Path(__file__).resolve().parents[3] / "web")
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str  # e.g. "tfjs-wasm-2t": unique within a study, prefixes the metric names
+    backend: str  # what the page is told: "wasm" | "cpu" | "webgl" | "webgpu"
+    threads: int
+    gpu: bool = False
+
+    @property
+    def isolated(self) -> bool:
+        """Multi-threaded wasm needs SharedArrayBuffer, i.e. a cross-origin isolated page."""
+        return self.threads > 1
+
+
+@dataclass(frozen=True)
+class Runtime:
+    id: str
+    title: str
+    short: str  # for narrow tables
+    page: str
+    package: str  # the npm package whose version and date are reported
+    export: str  # key of twinbench.export.web_convert.EXPORTS
+    frameworks: tuple[str, ...]  # twins this route starts from
+    extra_backends: tuple[str, ...] = ()  # non-wasm CPU backends (TF.js: "cpu")
+    gpu_backends: tuple[str, ...] = ()
+
+    def variants(self, threads: int) -> list[Variant]:
+        out = [Variant(f"{self.id}-wasm-1t", "wasm", 1)]
+        if threads > 1:
+            out.append(Variant(f"{self.id}-wasm-{threads}t", "wasm", threads))
+        out += [Variant(f"{self.id}-{b}", b, 1) for b in self.extra_backends]
+        out += [Variant(f"{self.id}-{b}", b, 1, gpu=True) for b in self.gpu_backends]
+        return out
+
+
+RUNTIMES: dict[str, Runtime] = {
+    "tfjs": Runtime("tfjs", "TensorFlow.js (graph model)", "TF.js", "tfjs.html",
+                    "@tensorflow/tfjs", "tfjs", ("keras-tf",), extra_backends=("cpu",),
+                    gpu_backends=("webgl", "webgpu")),
+    "litert": Runtime("litert", "LiteRT.js (.tflite)", "LiteRT.js", "litert.html",
+                      "@litertjs/core", "litert", ("keras-tf",), gpu_backends=("webgpu",)),
+    "ort": Runtime("ort", "ONNX Runtime Web (.onnx)", "ORT Web", "ort.html", "onnxruntime-web",
+                   "onnx", ("pytorch",), gpu_backends=("webgpu",)),
+}
+
+
+def runtimes_for(framework: str) -> list[Runtime]:
+    return [r for r in RUNTIMES.values() if framework in r.frameworks]
+
+
+def gpu_verdict(backend: str, probe: dict[str, Any]) -> str | None:
+    """None when the browser really offers a GPU for ``backend``; else why it is unavailable."""
+    if backend == "webgpu":
+        if probe.get("webgpu"):
+            return None
+        return f"no WebGPU adapter in headless Chromium ({probe.get('webgpu_why') or 'none'})"
+    renderer = str(probe.get("webgl") or "")
+    if not renderer:
+        return "no WebGL2 context in headless Chromium"
+    if "swiftshader" in renderer.lower() or "llvmpipe" in renderer.lower():
+        return f"WebGL only through a CPU software rasterizer ({renderer}); not a GPU"
+    return None
+
+
+def package_info(package: str) -> dict[str, str]:
+    """Installed version and release date of an npm package ("unknown" when not recorded)."""
+    base = web_dir()
+    try:
+        version = json.loads((base / "node_modules" / package / "package.json")
+                             .read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return {"package": package, "version": "not installed", "released": "unknown"}
+    return {"package": package, "version": version,
+            "released": release_date("npm", package, version)}
+
+
+def release_date(registry: str, package: str, version: str) -> str:
+    """Publish date recorded by scripts/web_releases.py for exactly this version, else unknown."""
+    try:
+        data = json.loads((web_dir() / "releases.json").read_text())
+        entry = data[registry][package]
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+    return str(entry.get("released", "unknown"))[:10] if entry.get("version") == version \
+        else "unknown"
+
+
+def missing_packages() -> list[str]:
+    nm = web_dir() / "node_modules"
+    return [r.package for r in RUNTIMES.values() if not (nm / r.package / "package.json").is_file()]

@@ -1,0 +1,223 @@
+"""export-web: the three browser routes in a real headless Chromium, and their failure records.
+
+Project rule: one framework per process. This pytest process imports no framework; the routes
+run through the real CLI (one worker process per framework), and the converter test runs Keras
+in a subprocess. The browser tests need Debian's chromium and web/node_modules, which
+scripts/setup.sh installs; without them they fail, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from twinbench.web import runtimes as web
+from twinbench.web.server import StaticServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+       "JAX_PLATFORMS": "cpu"}
+STUDY = """
+name = "web-test"
+frameworks = [{frameworks}]
+scenarios = ["export-web"]
+models = ["resnet"]
+size = "tiny"
+image_size = 16
+threads = 2
+parity = false
+[infer]
+latency_runs = 6
+warmup = 2
+"""
+RUNS = ["tfjs-wasm-1t", "tfjs-wasm-2t", "tfjs-cpu", "litert-wasm-1t", "litert-wasm-2t",
+        "ort-wasm-1t", "ort-wasm-2t"]
+GPU = ["tfjs-webgl", "tfjs-webgpu", "litert-webgpu", "ort-webgpu"]
+
+
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), b""
+
+
+def test_server_serves_only_its_folders_and_counts_bytes(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a.wasm").write_bytes(b"x" * 1000)
+    (tmp_path / "secret.txt").write_text("no")
+    with StaticServer({"/s/": tmp_path / "site"}, isolated=True) as srv:
+        assert srv.url.startswith("http://127.0.0.1:")
+        status, headers, body = _get(srv.url + "/s/a.wasm")
+        assert (status, len(body), headers["Content-Type"]) == (200, 1000, "application/wasm")
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+        for bad in ("/s/../secret.txt", "/s/%2e%2e/secret.txt", "/secret.txt", "/s/", "/s/nope"):
+            assert _get(srv.url + bad)[0] == 404, bad
+        assert srv.totals() == {"/s/a.wasm": 1000}
+        srv.reset()
+        assert srv.totals() == {}
+    with StaticServer({"/s/": tmp_path / "site"}) as srv:
+        assert "Cross-Origin-Opener-Policy" not in _get(srv.url + "/s/a.wasm")[1]
+
+
+def test_variants_gpu_verdicts_and_package_dates(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [v.id for v in web.RUNTIMES["ort"].variants(1)] == ["ort-wasm-1t", "ort-webgpu"]
+    v = web.RUNTIMES["tfjs"].variants(4)
+    assert [(x.id, x.isolated, x.gpu) for x in v] == [
+        ("tfjs-wasm-1t", False, False), ("tfjs-wasm-4t", True, False), ("tfjs-cpu", False, False),
+        ("tfjs-webgl", False, True), ("tfjs-webgpu", False, True)]
+    assert [r.id for r in web.runtimes_for("keras-tf")] == ["tfjs", "litert"]
+    assert web.runtimes_for("keras-jax") == []
+    soft = {"webgl": "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero)))"}
+    assert "software rasterizer" in web.gpu_verdict("webgl", soft)
+    assert web.gpu_verdict("webgl", {"webgl": "ANGLE (NVIDIA, H100)"}) is None
+    assert "no WebGPU adapter" in web.gpu_verdict("webgpu", {"webgpu": None})
+    assert web.gpu_verdict("webgpu", {"webgpu": "nvidia hopper"}) is None
+    pkg = tmp_path / "node_modules" / "@x" / "rt"
+    pkg.mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "@x/rt", "version": "1.2.3"}))
+    (tmp_path / "releases.json").write_text(json.dumps(
+        {"npm": {"@x/rt": {"version": "1.2.3", "released": "2024-10-21T21:35:41Z"}}}))
+    monkeypatch.setenv(web.ENV_VAR, str(tmp_path))
+    assert web.package_info("@x/rt") == {"package": "@x/rt", "version": "1.2.3",
+                                         "released": "2024-10-21"}
+    (pkg / "package.json").write_text(json.dumps({"version": "1.2.4"}))  # not what was recorded
+    assert web.package_info("@x/rt")["released"] == "unknown"
+    assert web.package_info("@x/none")["version"] == "not installed"
+
+
+_CONVERT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import keras
+    from twinbench.export import tfjs_converter
+    d = Path(sys.argv[1])
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Add()([keras.layers.Conv2D(3, 3, padding="same", use_bias=False)(x), x])
+    m = keras.Model(x, keras.layers.GlobalAveragePooling2D()(y))  # conv -> residual Add
+    m.export(str(d / "sm"), verbose=False)
+    for patch in (False, True):
+        tfjs_converter.convert(str(d / "sm"), str(d / f"tfjs{int(patch)}"), patch=patch)
+""")
+
+
+def _fused_with_activation_bias(model_json: Path) -> list[str]:
+    nodes = {n["name"]: n for n in json.loads(model_json.read_text())["modelTopology"]["node"]}
+    return [n["name"] for n in nodes.values() if n["op"] == "_FusedConv2D"
+            and nodes[n["input"][2].split(":")[0]]["op"] != "Const"]
+
+
+def test_tfjs_converter_patch_keeps_residual_add_out_of_the_bias(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _CONVERT, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **ENV,
+                                                       "KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the bug: tensorflowjs 4.22 fuses the shortcut activation in as a conv "bias"
+    assert _fused_with_activation_bias(tmp_path / "tfjs0" / "model.json")
+    assert not _fused_with_activation_bias(tmp_path / "tfjs1" / "model.json")
+    ops = [n["op"] for n in json.loads((tmp_path / "tfjs1" / "model.json").read_text())
+           ["modelTopology"]["node"]]
+    assert "AddV2" in ops or "Add" in ops
+
+
+def _run(tmp: Path, frameworks: str, env: dict[str, str] | None = None) -> list[dict]:
+    study = tmp / "study.toml"
+    study.write_text(STUDY.format(frameworks=frameworks))
+    proc = subprocess.run(
+        [sys.executable, "-m", "twinbench.cli", "run", str(study), "--out", str(tmp / "out")],
+        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
+        env={**os.environ, **(env or {})})
+    path = tmp / "out" / "results.jsonl"
+    assert path.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    (tmp / "stdout.txt").write_text(proc.stdout)
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _by_metric(records: list[dict]) -> dict[str, dict]:
+    return {r["metric"]: r for r in records if r["scenario"] == "export-web"}
+
+
+@pytest.fixture(scope="module")
+def routes(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
+    # setup installs both; failing (not skipping) keeps a broken setup from passing silently
+    assert Path("/usr/bin/chromium").exists(), "no /usr/bin/chromium: run scripts/setup.sh"
+    assert not web.missing_packages(), "web/node_modules incomplete: run scripts/setup.sh"
+    d = tmp_path_factory.mktemp("web")
+    return _by_metric(_run(d, '"keras-tf", "pytorch"')), d
+
+
+@pytest.mark.parametrize("variant", RUNS)
+def test_route_runs_in_chromium_with_output_parity(variant: str, routes) -> None:
+    recs, _ = routes
+    st = recs[f"{variant}:status"]
+    assert st["status"] == "ok", st.get("error")
+    assert st["extra"]["state"] == "ok"
+    diff = recs[f"{variant}:output_max_abs_diff"]
+    assert diff["extra"]["passed"] and diff["value"] <= diff["extra"]["tolerance"] == 1e-3
+    assert diff["extra"]["n_inputs"] == 4
+    p50 = recs[f"{variant}:latency_p50"]
+    assert len(p50["samples"]) == 6 and len(p50["warmups"]) == 2 and p50["ci95"] is not None
+    assert recs[f"{variant}:latency_p90"]["value"] >= p50["value"] > 0
+    assert recs[f"{variant}:load_time"]["value"] > 0 < recs[f"{variant}:first_inference"]["value"]
+    conv = recs[f"{st['extra']['runtime']}:convert_time"]
+    model = recs[f"{variant}:model_bytes"]
+    assert model["value"] == conv["extra"]["model_bytes_on_disk"] > 1000  # all of it, once
+    files = recs[f"{variant}:runtime_bytes"]["extra"]["files"]
+    assert any(f.endswith(".wasm") for f in files) == (st["extra"]["backend"] == "wasm")
+    isolated = st["extra"]["threads_requested"] > 1
+    assert st["extra"]["cross_origin_isolated"] is isolated
+    if variant.startswith(("litert", "ort")):  # TF.js caps its pool at cores/2 (1 here)
+        assert st["extra"]["threads_used"] == st["extra"]["threads_requested"]
+    if variant == "litert-wasm-2t":
+        assert any("threaded" in f for f in files)
+    assert st["extra"]["version"] == web.package_info(st["extra"]["package"])["version"]
+    assert st["extra"]["browser"].startswith("Chromium ")
+
+
+@pytest.mark.parametrize("variant", GPU)
+def test_gpu_backends_are_never_faked(variant: str, routes) -> None:
+    recs, _ = routes
+    st = recs[f"{variant}:status"]
+    assert st["extra"]["state"] in ("unavailable", "not-run") and st["extra"]["reason"]
+    assert not [m for m in recs if m.startswith(variant + ":") and m != f"{variant}:status"]
+
+
+def test_web_table_in_terminal_and_report(routes) -> None:
+    _, d = routes
+    out = (d / "stdout.txt").read_text()
+    assert "export-web · image-classification · resnet" in out
+    for route in ("TF.js wasm 1t", "TF.js cpu", "LiteRT.js wasm 2t", "ORT Web wasm 1t"):
+        assert route in out
+    assert "Web runtimes" in out and "tensorflowjs 4.22.0" in out
+    html = (d / "out" / "report.html").read_text()
+    assert "export-web" in html and all(v in html for v in RUNS + GPU)
+
+
+def test_missing_browser_and_broken_converter_are_failed_records(tmp_path: Path) -> None:
+    recs = _by_metric(_run(tmp_path, '"keras-tf", "keras-jax"', {
+        "TWINBENCH_CHROMIUM": str(tmp_path / "no-chromium"),
+        "TWINBENCH_TFJS_CONVERTER": str(tmp_path / "no-converter")}))
+    for v in ("tfjs-wasm-1t", "tfjs-wasm-2t", "tfjs-cpu", "tfjs-webgpu"):
+        r = recs[f"{v}:status"]
+        assert r["status"] == "failed" and r["value"] is None
+        assert r["error"] == (f"{v}: conversion failed: tensorflowjs converter failed: "
+                              f"tensorflowjs converter not installed in {tmp_path}/no-converter "
+                              "(run scripts/setup.sh)")
+    for v in ("litert-wasm-1t", "litert-wasm-2t", "litert-webgpu"):
+        r = recs[f"{v}:status"]
+        assert r["status"] == "failed"
+        assert r["error"].startswith(f"{v}: no Chromium at {tmp_path}/no-chromium")
+    assert "litert:convert_time" in recs and "tfjs:convert_time" not in recs  # converted anyway
+    na = recs["status"]
+    assert na["framework"] == "keras-jax" and na["extra"]["state"] == "not-applicable"
