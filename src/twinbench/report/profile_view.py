@@ -1,0 +1,81 @@
+"""Terminal stacked bars for the profile scenario: where each framework's step goes.
+
+One bar per framework and phase (train, infer), split by category share of the profiled step,
+with the profiled ms/step and the profiler's own overhead beside it. The generic tables above
+still carry every number; this view is for seeing the shape at a glance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
+from twinbench.results.schema import Record
+
+ORDER = (*CATEGORIES, UNKNOWN)
+STYLES = {
+    "convolution": "bright_blue", "matmul": "cyan", "attention": "magenta",
+    "normalisation": "green", "activation": "yellow", "pooling": "bright_green",
+    "loss": "red", "optimizer": "bright_magenta", "data_movement": "blue",
+    "overhead": "grey50", UNKNOWN: "bright_red",
+}
+WIDTH = 48
+PHASES = {"train": "a training step", "infer": "a predict call"}
+
+
+def _segments(shares: dict[str, float], width: int) -> list[tuple[str, int]]:
+    """Largest-remainder rounding, so the cells add up to ``width`` exactly."""
+    total = sum(shares.values()) or 1.0
+    raw = {c: width * v / total for c, v in shares.items()}
+    cells = {c: int(r) for c, r in raw.items()}
+    for c in sorted(raw, key=lambda c: raw[c] - cells[c], reverse=True)[:width - sum(
+            cells.values())]:
+        cells[c] += 1
+    return [(c, cells[c]) for c in ORDER if cells.get(c)]
+
+
+def print_profiles(records: list[Record], console: Console) -> None:
+    recs = [r for r in records if r.scenario == "profile" and r.status == "ok"
+            and r.value is not None and "/" in r.metric]
+    if not recs:
+        return
+    cells: dict[tuple, dict[str, dict[str, Record]]] = defaultdict(lambda: defaultdict(dict))
+    for r in recs:
+        phase, name = r.metric.split("/", 1)
+        cells[(r.task, r.model, phase)][r.framework][name] = r
+    for (task, model, phase), by_fw in sorted(cells.items(), key=lambda kv: kv[0]):
+        console.print(f"[bold]Where {PHASES.get(phase, phase)} goes[/bold] · {task} · {model} "
+                      "[dim](share of the profiled time per step)[/dim]")
+        pad = max(len(f) for f in by_fw)
+        for fw, m in by_fw.items():
+            shares = {c: m[c].value for c in ORDER if c in m and m[c].value}
+            line = Text(f"  {fw:<{pad}} ")
+            for c, n in _segments(shares, WIDTH):
+                line.append("█" * n, style=STYLES[c])
+            step, ovh = m.get("step_time_profiled"), m.get("profiler_overhead")
+            if step is not None:
+                line.append(f" {step.value:.3g} ms/step")
+            if ovh is not None:
+                line.append(f" (profiler ×{ovh.value:.2f})", style="dim")
+            console.print(line)
+            unknown = m.get(UNKNOWN)
+            if unknown is not None and unknown.value:
+                ops = ", ".join(o["op"] for o in unknown.extra.get("unknown_ops", [])[:3])
+                console.print(f"  {'':<{pad}} [bright_red]unknown ops[/bright_red] "
+                              f"{unknown.value:.3g} ms: {ops}", highlight=False)
+        legend = Text("  ")
+        for c in ORDER:
+            legend.append("█", style=STYLES[c])
+            legend.append(f" {LABELS[c]}  ")
+        console.print(legend)
+    hints = [r for r in recs if r.metric.endswith("/step_time_profiled")
+             and r.extra.get("open_with")]
+    if hints:
+        console.print("[dim]Traces (paths relative to the results folder):[/dim]")
+    for r in hints:
+        console.print(f"  [dim]{r.framework} {r.metric.split('/')[0]}: "
+                      f"{escape(r.extra['open_with'])}[/dim]", highlight=False)

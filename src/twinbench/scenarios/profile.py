@@ -1,0 +1,107 @@
+"""profile: where a training step and an inference call spend their time, per category.
+
+In the usual worker (one framework), after warm-up, the same call the timed scenarios make —
+one ``fit`` over ``profile.steps`` batches, then ``profile.steps`` ``predict`` calls — runs
+``profile.repeats`` times unprofiled (the baseline) and once under the framework's own profiler
+(picked by the adapter's ``PROFILER`` capability). Ops are mapped to shared categories
+(``profiling/categories.py``); ``overhead`` is the profiled wall time no op claims. Each native
+trace is kept under ``<results>/traces/`` with a one-line hint on how to open it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from twinbench import profiling
+from twinbench.measure.timer import repeat
+from twinbench.profiling.attribution import attribute
+from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
+from twinbench.scenarios.base import Context, Measurement, from_samples
+
+# The trace's own span of the profiled steps must match the wall clock within this (the test
+# checks it); categories then add up to the profiled step time exactly.
+WINDOW_TOLERANCE = (0.05, 1.0)  # relative, plus absolute ms per step
+MAX_UNKNOWN_LISTED = 100
+
+
+def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps: int,
+           batch: int) -> list[Measurement]:
+    cfg, a = ctx.study.profile, ctx.adapter
+    ctx.progress(f"profile/{phase}: {cfg.warmup} warm-up + {cfg.repeats} unprofiled call(s) "
+                 f"of {steps} step(s)")
+    t = repeat(fn, a.synchronize, warmup=cfg.warmup, samples=cfg.repeats)
+    base = [1e3 * s / steps for s in t.samples]
+    ctx.progress(f"profile/{phase}: one call under the {prof.NAME} profiler")
+    outdir = ctx.workdir / "traces" / ctx.job.job_id.replace("/", "__") / phase
+    cap = prof.capture(fn, a.synchronize, f"twinbench/{phase}", outdir)
+    bd = attribute(cap.events, cap.window, prof.NAME)
+
+    def rel(p: Path) -> str:
+        return str(Path(p).relative_to(ctx.workdir)) if Path(p).is_relative_to(ctx.workdir) \
+            else str(p)
+
+    files = {k: rel(v) for k, v in cap.files.items()}
+    common = {"profiler": prof.NAME, "steps": steps, "trace": files["trace"],
+              "native_trace": files["native"], "open_with": cap.hint.format(**files),
+              "paths_relative_to": "the results folder"}
+    prof_ms = 1e3 * cap.wall_s / steps
+    window_ms = bd.window_ns / 1e6 / steps
+    per_step = {c: ns / 1e6 / steps for c, ns in bd.by_category.items()}
+    attributed = sum(per_step.values())
+    warnings = list(cap.notes)
+    rel_tol, abs_tol = WINDOW_TOLERANCE
+    if abs(window_ms - prof_ms) > rel_tol * prof_ms + abs_tol:
+        warnings.append(f"trace window {window_ms:.3g} ms/step vs wall clock {prof_ms:.3g}")
+    per_step["overhead"] = max(0.0, prof_ms - attributed)
+    unknown = sorted(bd.unknown_ops.items(), key=lambda kv: -kv[1])
+    unknown_list = [{"op": k, "ms_per_step": v / 1e6 / steps}
+                    for k, v in unknown[:MAX_UNKNOWN_LISTED]]
+    out = []
+    for c in (*CATEGORIES, UNKNOWN):
+        extra: dict[str, Any] = {"label": LABELS[c], "share": per_step[c] / prof_ms,
+                                 "thread_ms": bd.thread_ns.get(c, 0.0) / 1e6 / steps, **common}
+        if c == UNKNOWN:
+            extra["unknown_ops"] = unknown_list
+            extra["unknown_ops_total"] = len(unknown)
+        out.append(Measurement(f"{phase}/{c}", "ms", per_step[c], None, batch_size=batch,
+                               warnings=list(warnings), extra=extra))
+    out.append(from_samples(f"{phase}/step_time", "ms", base, "lower",
+                            [1e3 * s / steps for s in t.warmups], seconds=t.samples,
+                            batch_size=batch, extra={"steps": steps, "profiled": False}))
+    out.append(Measurement(
+        f"{phase}/step_time_profiled", "ms", prof_ms, "lower", batch_size=batch,
+        warnings=warnings, extra={**common, "trace_window_ms": window_ms,
+                                  "attributed_ms": attributed, "unknown_ops": unknown_list}))
+    out.append(Measurement(f"{phase}/profiler_overhead", "x", prof_ms / median(base), "lower",
+                           batch_size=batch, extra={"profiled_ms": prof_ms,
+                                                    "unprofiled_ms": median(base)}))
+    return out
+
+
+def run(ctx: Context) -> list[Measurement]:
+    cfg, a = ctx.study.profile, ctx.adapter
+    prof = profiling.load(getattr(a, "PROFILER", None))
+    bs = cfg.batch_size or ctx.study.train.batch_size
+    ib = cfg.infer_batch_size or ctx.study.infer.batch_size
+    steps = cfg.steps
+    ds = ctx.dataset(n_train=steps * bs, n_test=ib)
+    net = ctx.build(ds.input_shape, ds.num_classes)
+    a.compile_train(net, ctx.study.train.lr, ctx.study.train.momentum)
+    idx = np.arange(steps * bs) % len(ds.train.y)
+    x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])
+    xb = a.to_device(ds.test.x[np.arange(ib) % len(ds.test.y)])
+
+    def train() -> None:
+        a.fit(net, x, y, bs)  # the framework's idiomatic loop over `steps` batches
+
+    def infer() -> None:
+        for _ in range(steps):
+            a.predict(net, xb)
+
+    return (_phase(ctx, prof, "train", train, steps, bs)
+            + _phase(ctx, prof, "infer", infer, steps, ib))
