@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from twinbench.analysis.comparisons import compare_records
+from twinbench.measure.stats import Comparison
 from twinbench.results.schema import Record
 
 
@@ -29,30 +31,29 @@ class Row:
         pick = max if self.better == "higher" else min
         return pick(vals, key=lambda f: vals[f])
 
-    def times_worse(self, framework: str) -> float | None:
-        """How many times worse than the best (1.0 for the best itself)."""
-        best = self.best
-        v = self.cells[framework].value
-        if best is None or v is None:
-            return None
-        b = self.cells[best].value
-        if not b or not v:
-            return None
-        return v / b if self.better == "lower" else b / v
-
-    def overlaps_best(self, framework: str) -> bool:
-        """True when this framework's 95% interval overlaps the best one's: not a clear loss."""
+    def vs_best(self, framework: str) -> Comparison | None:
+        """How many times worse than the best, with its interval and significance test."""
         best = self.best
         if best is None or best == framework:
-            return False
-        a, b = self.cells[framework].ci95, self.cells[best].ci95
-        return bool(a and b and a[0] <= b[1] and b[0] <= a[1])
+            return None
+        mine, top = self.cells[framework], self.cells[best]
+        pair = (mine, top) if self.better == "lower" else (top, mine)
+        return compare_records(*pair)
+
+    def times_worse(self, framework: str) -> float | None:
+        c = self.vs_best(framework)
+        return c.ratio if c else None
+
+    def not_significant(self, framework: str) -> bool:
+        """True when the gap to the best is not statistically significant (5%)."""
+        c = self.vs_best(framework)
+        return bool(c and c.significant is False)
 
 
 def rows(records: list[Record]) -> list[Row]:
     groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.scenario != "parity":
+        if r.status == "ok" and r.scenario != "parity" and r.value is not None:
             groups[(r.task, r.model, r.scenario, r.metric)][r.framework] = r
     out = []
     for (task, model, scenario, metric), cells in groups.items():
@@ -87,6 +88,15 @@ def fmt(value: float | None, unit: str = "") -> str:
     else:
         s = f"{value:.2e}"
     return f"{s} {unit}".strip()
+
+
+def fmt_worse(c: Comparison) -> str:
+    text = f"{c.ratio:.2f}× worse"
+    if c.ratio_ci95:
+        text += f" [{c.ratio_ci95[0]:.2f}, {c.ratio_ci95[1]:.2f}]"
+    if c.significant is False:
+        text += " n.s."
+    return text
 
 
 def fmt_ci(r: Record) -> str:

@@ -1,43 +1,77 @@
-"""report.html: a self-contained page (no scripts, no network) with the study's tables.
+"""report.html: one self-contained file that works offline — plotly.js is inlined from the
+installed python ``plotly`` package, nothing is fetched when the page opens.
 
-Every string is escaped by jinja2's autoescape: model names and errors may come from users.
+Every string is escaped by jinja2's autoescape (model names and errors may come from users);
+figure JSON goes through ``charts.safe_json``, so no value can close a ``<script>`` element.
 """
 
 from __future__ import annotations
 
-from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
-from twinbench.report.compare import failures, fmt, fmt_ci, parity, rows
+from twinbench.report.compare import fmt, fmt_ci, fmt_worse
+from twinbench.report.content import ReportData, collect, zoo_search
 from twinbench.results.schema import Record
 
 _env = Environment(loader=PackageLoader("twinbench.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]))
+VERDICT_CLASS = {"confirmed": "ok", "refuted": "fail", "no significant difference": "ns",
+                 "not measured in this study": "nm"}
 
 
-def render_html(study: str, records: list[Record]) -> str:
-    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.metric))
-    tables = [(f"{sc} · {task} · {model}", list(g))
-              for (task, model, sc), g in groupby(all_rows, key=lambda r: (r.task, r.model,
-                                                                           r.scenario))]
-    env: dict[str, object] = {}
-    for r in records:
-        if r.env:
-            for key in ("cpu", "cores", "python", "platform", "git_revision", "twinbench"):
-                env.setdefault(key, r.env.get(key))
-            env[f"versions ({r.framework})"] = r.env.get("versions")
-            env[f"threads ({r.framework})"] = r.env.get("threads")
+def _plotly_js() -> Markup:
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    if "</script" in js.lower():  # would end the inline element; never seen, but checked
+        raise RuntimeError("plotly.js contains '</script': cannot inline it safely")
+    return Markup(js)
+
+
+def render(data: ReportData) -> str:
+    from twinbench.report.charts import scenario_figures
+
+    figures = [(title, Markup(fig)) for title, fig in scenario_figures(data.records)]
     return _env.get_template("report.html.j2").render(
-        study=study, records=records, tables=tables,
-        frameworks=list(dict.fromkeys(r.framework for r in records)),
-        run_ids=sorted({r.run_id for r in records}), parity=parity(records),
-        failures=failures(records), env=env, fmt=fmt, fmt_ci=fmt_ci,
+        d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
+        fmt_worse=fmt_worse, verdict_class=VERDICT_CLASS,
+        run_ids=sorted({r.run_id for r in data.records}),
     )
 
 
-def write_html(path: Path, study: str, records: list[Record]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(render_html(study, records), encoding="utf-8")
+def render_html(study: str, records: list[Record], brevity: list[Any] | None = None,
+                zoos: dict[str, list[Any]] | None = None, zoo_note: str = "") -> str:
+    return render(collect(study, records, brevity, zoos, zoo_note))
+
+
+def report_data(study: str, records: list[Record]) -> ReportData:
+    """Everything a report needs, static evidence included (brevity, the zoo search)."""
+    from twinbench.brevity import family_table
+
+    zoos, note = zoo_search()
+    return collect(study, records, family_table(), zoos, note)
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def write_reports(outdir: Path, study: str, records: list[Record]) -> tuple[Path, Path]:
+    """report.html and report.md from one computation of the content."""
+    from twinbench.report.markdown import render_markdown
+
+    data = report_data(study, records)
+    html, md = outdir / "report.html", outdir / "report.md"
+    _atomic(html, render(data))
+    _atomic(md, render_markdown(data))
+    return html, md
+
+
+def write_html(path: Path, study: str, records: list[Record]) -> None:
+    _atomic(path, render(report_data(study, records)))

@@ -8,13 +8,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinbench.report.compare import failures, fmt, fmt_ci, parity, rows
+from twinbench.report.compare import failures, fmt, fmt_ci, fmt_worse, parity, rows
+from twinbench.report.mobile import MOBILE_SCENARIO, print_mobile
+from twinbench.report.profile_view import print_profiles
+from twinbench.report.web import WEB_SCENARIO, print_web
 from twinbench.results.schema import Record
 
 
 def print_results(records: list[Record], console: Console) -> None:
     frameworks = list(dict.fromkeys(r.framework for r in records))
-    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.metric))
+    all_rows = sorted((r for r in rows(records)  # these two have tables of their own
+                       if r.scenario not in (WEB_SCENARIO, MOBILE_SCENARIO)),
+                      key=lambda r: (r.task, r.model, r.scenario, r.metric))
     for (task, model, scenario), group in groupby(
         all_rows, key=lambda r: (r.task, r.model, r.scenario)
     ):
@@ -34,12 +39,14 @@ def print_results(records: list[Record], console: Console) -> None:
                     continue
                 text = fmt(rec.value, row.unit)
                 ci = fmt_ci(rec)
-                ratio = row.times_worse(f)
                 if ci:
                     text += f"\n[dim]{ci}[/dim]"
-                if ratio is not None and f != row.best and len(row.cells) > 1:
-                    tag = " ~" if row.overlaps_best(f) else ""
-                    text += f"\n[yellow]{ratio:.2f}× worse{tag}[/yellow]"
+                if rec.fraction_of_peak is not None:
+                    text += f"\n[dim]{rec.fraction_of_peak:.1%} of peak[/dim]"
+                c = row.vs_best(f)
+                if c is not None:
+                    color = "dim" if c.significant is False else "yellow"
+                    text += f"\n[{color}]{fmt_worse(c)}[/{color}]"
                 if rec.warnings:
                     text += "\n[red]⚠[/red]"
                 cells.append(text)
@@ -48,6 +55,9 @@ def print_results(records: list[Record], console: Console) -> None:
                 if best else ""
             table.add_row(row.metric, *cells, label)
         console.print(table)
+    print_web(records, console)
+    print_mobile(records, console)
+    print_profiles(records, console)  # stacked category bars; no-op without profile records
     checks = parity(records)
     if checks:
         console.print("[bold]Twin parity[/bold] (against pytorch, same weights):")
@@ -58,8 +68,9 @@ def print_results(records: list[Record], console: Console) -> None:
     notes = sorted({w for r in records for w in r.warnings if r.status == "ok"})
     if notes:
         console.print("[bold]Warnings[/bold] (⚠ above): " + "; ".join(notes[:6]))
-    console.print("[dim]Values are medians with bootstrap 95% intervals; '~' marks an interval "
-                  "that overlaps the best one (no clear difference).[/dim]")
+    console.print("[dim]Values are medians with bootstrap 95% intervals; 'N× worse \\[lo, hi]' is "
+                  "the ratio to the best with its interval; 'n.s.': no significant difference "
+                  "(Mann-Whitney U, 5%). Pairwise tests: comparisons.jsonl.[/dim]")
     failed = failures(records)
     if failed:
         console.print(f"[bold red]{len(failed)} job(s) failed:[/bold red]")

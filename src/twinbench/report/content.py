@@ -1,0 +1,144 @@
+"""What report.html and report.md say, computed once from the records: the summary verdict,
+per-scenario rows, the mobile and web tables, environment, code brevity, model availability
+and the claims. Renderers only lay it out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from twinbench.report.claims import ClaimResult, assess
+from twinbench.report.compare import Row, failures, parity, rows
+from twinbench.results.schema import Record
+
+ZOO_QUERIES = ("detr", "resnet50", "bert", "unet")  # C11's examples and the zoo's own families
+ENV_KEYS = ("cpu", "cores", "affinity", "python", "platform", "git_revision", "twinbench")
+
+
+@dataclass
+class Win:
+    framework: str
+    row: Row
+    text: str  # "2.42× [2.34, 3.37] better than keras-tf"
+
+
+@dataclass
+class RouteTable:
+    """A deployment table (report.mobile / report.web rows, shared with the terminal)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    study: str
+    records: list[Record]
+    frameworks: list[str]
+    tables: list[tuple[str, list[Row]]]
+    wins: dict[str, list[Win]]
+    ties: list[Row]
+    untested: list[Row]
+    route_tables: list[RouteTable]
+    claims: list[ClaimResult]
+    brevity: list[Any]
+    zoos: dict[str, list[Any]] | None
+    zoo_note: str
+    env: dict[str, Any]
+    per_framework_env: dict[str, dict[str, Any]]
+    parity: list[Record]
+    failures: list[Record]
+    settings: list[str]
+
+
+def verdicts(all_rows: list[Row]) -> tuple[dict[str, list[Win]], list[Row], list[Row]]:
+    """Rows won significantly (the winner beats every other framework at 5%), ties, untested."""
+    wins: dict[str, list[Win]] = defaultdict(list)
+    ties, untested = [], []
+    for row in all_rows:
+        if len(row.cells) < 2 or row.best is None:
+            continue
+        others = [(f, row.vs_best(f)) for f in row.cells if f != row.best]
+        if any(c is None or c.significant is None for _, c in others):
+            untested.append(row)
+        elif all(c.significant for _, c in others if c):
+            f, c = min(others, key=lambda t: t[1].ratio if t[1] else 0)
+            ci = f" [{c.ratio_ci95[0]:.2f}, {c.ratio_ci95[1]:.2f}]" if c and c.ratio_ci95 else ""
+            wins[row.best].append(Win(row.best, row, f"{c.ratio:.2f}×{ci} better than {f}"
+                                      if c else ""))
+        else:
+            ties.append(row)
+    return dict(wins), ties, untested
+
+
+WEB_COLUMNS = ["runtime", "backend", "from", "status", "model", "runtime bytes", "gzip (both)",
+               "load ms", "1st ms", "p50 ms [95% CI]", "p90 ms", "max|Δ|"]
+
+
+def deploy_tables(records: list[Record]) -> list[RouteTable]:
+    """The mobile and web tables, with the rows the terminal prints (report.mobile, .web)."""
+    from twinbench.report.mobile import MOBILE_HEADERS, NOTE, mobile_tables
+    from twinbench.report.web import packages, web_tables
+
+    out = [RouteTable(f"Phone deployment: {title}", list(MOBILE_HEADERS),
+                      [list(r.cells) for r in mrows], [*notes, NOTE])
+           for title, mrows, notes in mobile_tables(records)]
+    for title, wrows in web_tables(records):
+        cells = [[r.runtime, r.backend, r.framework, r.status + (f": {r.reason}" if r.reason
+                                                                  else ""),
+                  r.model, r.runtime_bytes, r.download_gz, r.load, r.first,
+                  f"{r.p50} {r.p50_ci}".strip(), r.p90, r.parity] for r in wrows]
+        out.append(RouteTable(f"Browser deployment: {title}", WEB_COLUMNS, cells,
+                              packages(records)))
+    return out
+
+
+def environment(records: list[Record]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    env: dict[str, Any] = {}
+    per: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if not r.env:
+            continue
+        for key in ENV_KEYS:
+            if r.env.get(key) is not None:
+                env.setdefault(key, r.env.get(key))
+        per.setdefault(r.framework, {
+            "backend": r.backend, "versions": r.env.get("versions"),
+            "threads": r.env.get("threads"), "other_cpu_load": r.env.get("other_cpu_load"),
+            "foreign_frameworks_imported": r.env.get("foreign_frameworks_imported")})
+    return env, per
+
+
+def zoo_search(queries: tuple[str, ...] = ZOO_QUERIES) -> tuple[dict[str, list[Any]] | None, str]:
+    """Isolated, bounded zoo search; (None, why) when it cannot run."""
+    if os.environ.get("TWINBENCH_NO_ZOO_SEARCH"):
+        return None, "zoo search disabled (TWINBENCH_NO_ZOO_SEARCH)"
+    from twinbench.zoos import search_isolated
+
+    try:
+        return search_isolated(list(queries)), ""
+    except Exception as exc:  # the report must still be written
+        return None, f"zoo search did not run: {type(exc).__name__}: {exc}"[:200]
+
+
+def collect(study: str, records: list[Record], brevity: list[Any] | None = None,
+            zoos: dict[str, list[Any]] | None = None, zoo_note: str = "") -> ReportData:
+    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.metric))
+    plain = [r for r in all_rows if ":" not in r.metric]
+    tables = [(f"{sc} · {task} · {model}", list(g)) for (task, model, sc), g in
+              groupby(plain, key=lambda r: (r.task, r.model, r.scenario))]
+    wins, ties, untested = verdicts([r for r in plain if r.scenario != "ceiling"])
+    route_tables = deploy_tables(records)
+    env, per = environment(records)
+    ok = [r for r in records if r.status == "ok"]
+    settings = sorted({f"{r.mode}, {r.device}, {r.threads} threads" for r in ok})
+    return ReportData(
+        study, records, list(dict.fromkeys(r.framework for r in records)), tables, wins, ties,
+        untested, route_tables, assess(records, brevity, zoos), brevity or [], zoos, zoo_note,
+        env, per, parity(records), failures(records), settings)

@@ -1,0 +1,80 @@
+"""report.md: the study as GitHub-flavoured markdown, short enough for a pull request.
+
+Same content as report.html without the charts. Cell text is escaped (``|``, ``<``, ``>``,
+``&``, backticks and newlines), because names and errors may come from users and GitHub renders
+inline HTML.
+"""
+
+from __future__ import annotations
+
+from twinbench.report.compare import fmt, fmt_ci, fmt_worse
+from twinbench.report.content import ReportData
+
+ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ",
+           "\r": " "}
+
+
+def esc(value: object) -> str:
+    return "".join(ESCAPES.get(ch, ch) for ch in str(value))
+
+
+def table(header: list[str], rows: list[list[object]]) -> list[str]:
+    out = ["| " + " | ".join(esc(h) for h in header) + " |",
+           "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def render_markdown(d: ReportData) -> str:
+    out = [f"# twinbench · {esc(d.study)}", "",
+           f"{len(d.records)} records · {esc('; '.join(d.settings))}. Medians with bootstrap 95% "
+           "intervals; ratios to the best with their interval; n.s. = no significant difference "
+           "(Mann–Whitney U, 5%).", "", "## Summary verdict", ""]
+    for fw, wins in d.wins.items():
+        items = "; ".join(f"{w.row.scenario} {w.row.metric} ({w.text})" for w in wins)
+        out.append(f"- **{esc(fw)}** significantly better on {len(wins)}: {esc(items)}")
+    if d.ties:
+        out.append("- no significant difference: " + esc(", ".join(
+            f"{r.scenario} {r.metric}" for r in d.ties)))
+    if d.untested:
+        out.append("- single values, untested: " + esc(", ".join(
+            f"{r.scenario} {r.metric}" for r in d.untested)))
+    if not (d.wins or d.ties):
+        out.append("- no quantity was measured for two frameworks")
+    out += ["", "## Claims", ""]
+    out += table(["id", "claim", "verdict", "evidence", "to measure"],
+                 [[c.id, c.claim, c.verdict, c.summary, c.missing] for c in d.claims])
+    for title, group in d.tables:
+        out += [f"## {esc(title)}", ""]
+        rows = []
+        for row in group:
+            cells: list[object] = [f"{row.metric} ({row.unit})"]
+            for f in d.frameworks:
+                rec = row.cells.get(f)
+                c = row.vs_best(f) if rec else None
+                cells.append("—" if rec is None else " ".join(filter(None, [
+                    fmt(rec.value), fmt_ci(rec), fmt_worse(c) if c else ""])))
+            rows.append([*cells, row.best or ""])
+        out += table(["metric", *d.frameworks, "best"], rows)
+    for t in d.route_tables:
+        out += [f"## {esc(t.title)}", ""]
+        out += table(t.columns, t.rows)
+        out += [f"- {esc(n)}" for n in t.notes] + ([""] if t.notes else [])
+    if d.brevity:
+        out += ["## Code brevity (static analysis of the twins, docs/brevity.md)", ""]
+        cats = list(d.brevity[0].statements)
+        out += table(["model", "style", "core statements", "core tokens", "CC", *cats],
+                     [[c.model, c.style, c.core_statements, c.core_tokens, c.cc,
+                       *c.statements.values()] for c in d.brevity])
+    out += ["## Environment", ""]
+    out += table(["key", "value"], [[k, v] for k, v in d.env.items()])
+    out += table(["framework", "backend", "versions", "threads"],
+                 [[fw, e["backend"], ", ".join(f"{k} {v}" for k, v in (e["versions"] or {})
+                                               .items()), e["threads"]]
+                  for fw, e in d.per_framework_env.items()])
+    if d.failures:
+        out += ["## Failed jobs", ""]
+        out += [f"- {esc(r.job_id)} {esc(r.metric)}: "
+                f"{esc((r.error or '').splitlines()[0] if r.error else 'failed')}"
+                for r in d.failures]
+    return "\n".join(out) + "\n"

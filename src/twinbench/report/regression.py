@@ -1,0 +1,86 @@
+"""`twinbench compare DIR_A DIR_B`: the same quantities in two studies, side by side, with
+significance — e.g. one study per framework version, the basis for regression tracking.
+
+Records match on task, model, framework, scenario, metric, mode and device. With raw samples on
+both sides the change is the ratio of medians B/A with its bootstrap 95% interval and a
+Mann-Whitney U test at 5% (``measure.stats.compare``); single values get a ratio and no verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twinbench.measure.stats import compare
+from twinbench.results.schema import Record
+
+Key = tuple[str, str, str, str, str, str, str]
+
+
+@dataclass
+class Change:
+    key: Key  # task, model, framework, scenario, metric, mode, device
+    unit: str
+    better: str | None
+    a: Record
+    b: Record
+    ratio: float | None  # median(B) / median(A)
+    ratio_ci95: tuple[float, float] | None
+    p_value: float | None
+    significant: bool | None
+    verdict: str  # "improved" | "regressed" | "no significant difference" | "untested" | "changed"
+
+
+def _key(r: Record) -> Key:
+    return (r.task, r.model, r.framework, r.scenario, r.metric, r.mode, r.device)
+
+
+def _index(records: list[Record]) -> dict[Key, Record]:
+    return {_key(r): r for r in records if r.status == "ok" and r.value is not None
+            and r.scenario != "parity"}
+
+
+def verdict(ratio: float | None, significant: bool | None, better: str | None) -> str:
+    if ratio is None or significant is None:
+        return "untested"
+    if not significant:
+        return "no significant difference"
+    if better is None:
+        return "changed"
+    return "improved" if (ratio > 1) == (better == "higher") else "regressed"
+
+
+def compare_studies(a: list[Record], b: list[Record]) -> tuple[list[Change], list[Key],
+                                                                 list[Key]]:
+    """(changes for keys in both, keys only in A, keys only in B)."""
+    ia, ib = _index(a), _index(b)
+    out = []
+    for k in sorted(set(ia) & set(ib)):
+        ra, rb = ia[k], ib[k]
+        if ra.samples and rb.samples and len(ra.samples) >= 3 and len(rb.samples) >= 3:
+            c = compare(rb.samples, ra.samples)
+            ratio, ci, p, sig = c.ratio, c.ratio_ci95, c.p_value, c.significant
+        else:
+            ratio = rb.value / ra.value if ra.value else None  # type: ignore[operator]
+            ci, p, sig = None, None, None
+        out.append(Change(k, ra.unit, ra.better, ra, rb, ratio, ci, p, sig,
+                          verdict(ratio, sig, ra.better)))
+    return out, sorted(set(ia) - set(ib)), sorted(set(ib) - set(ia))
+
+
+def version_changes(a: list[Record], b: list[Record]) -> list[str]:
+    """Per framework, library versions that differ between the two studies."""
+    def versions(recs: list[Record]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for r in recs:
+            if r.env.get("versions"):
+                out.setdefault(r.framework, dict(r.env["versions"]))
+        return out
+
+    va, vb = versions(a), versions(b)
+    lines = []
+    for fw in sorted(set(va) | set(vb)):
+        for lib in sorted(set(va.get(fw, {})) | set(vb.get(fw, {}))):
+            x, y = va.get(fw, {}).get(lib, "—"), vb.get(fw, {}).get(lib, "—")
+            if x != y:
+                lines.append(f"{fw}: {lib} {x} → {y}")
+    return lines

@@ -1,0 +1,256 @@
+"""The verdict: report.html (in a real headless Chromium), report.md, claims, escaping.
+
+Records are made synthetically (Record objects), so these tests need no framework; one small
+end-to-end study checks that `run` writes both reports and `report` regenerates them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twinbench.brevity import family_table
+from twinbench.report.claims import CONFIRMED, NOT_MEASURED, REFUTED, assess
+from twinbench.report.content import collect
+from twinbench.report.html import render, render_html
+from twinbench.report.markdown import render_markdown
+from twinbench.results.export import write_jsonl
+from twinbench.results.schema import Record
+from twinbench.zoos import Hit, ZooResult
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("TWINBENCH_ARTIFACTS", ROOT / "runs" / "test-artifacts"))
+EVIL = '<script>alert("x")</script>&<b>'
+BACKEND = {"pytorch": "torch", "lightning": "torch", "keras-tf": "tensorflow",
+           "keras-jax": "jax", "keras-torch": "torch"}
+
+
+def rec(fw: str, scenario: str, metric: str, value: float | None, unit: str = "ms",
+        better: str | None = "lower", samples: list[float] | None = None, model: str = "resnet",
+        **kw) -> Record:
+    """A synthetic record; ``samples`` around ``value`` give it an interval and a test."""
+    ci = (min(samples), max(samples)) if samples else None
+    return Record(study="synthetic", run_id="r1", job_id=f"image-classification/{model}/{fw}/"
+                  f"{scenario}", task="image-classification", model=model, framework=fw,
+                  backend=BACKEND.get(fw, "torch"), scenario=scenario, metric=metric, unit=unit,
+                  value=value, samples=samples or [], ci95=ci, better=better, threads=2,
+                  env={"cpu": "test cpu", "cores": 2, "python": "3.11",
+                       "versions": {BACKEND.get(fw, "torch"): "1.0"},
+                       "threads": {"intra_op": 2}}, **kw)
+
+
+def spread(center: float, n: int = 8, rel: float = 0.02, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return list(center * (1 + rel * rng.standard_normal(n)))
+
+
+def study_records(model: str = "resnet") -> list[Record]:
+    """PyTorch trains faster; Keras-TF starts faster; mobile and web routes for both."""
+    out = [
+        rec("pytorch", "train", "throughput", 200, "samples/s", "higher", spread(200),
+            model=model),
+        rec("keras-tf", "train", "throughput", 100, "samples/s", "higher", spread(100, seed=1),
+            model=model),
+        rec("pytorch", "infer", "latency_p50", 5, samples=spread(5, seed=2), model=model),
+        rec("keras-tf", "infer", "latency_p50", 5.05, samples=spread(5.05, seed=3), model=model),
+        rec("pytorch", "startup", "import_time", 4.0, "s", model=model),
+        rec("keras-tf", "startup", "import_time", 1.0, "s", model=model),
+        rec("pytorch", "startup", "first_step_time", 2.0, "s", model=model),
+        rec("keras-tf", "startup", "first_step_time", 0.5, "s", model=model),
+        rec("pytorch", "accuracy", "train_wall_time", 40.0, "s", model=model),
+        rec("keras-tf", "accuracy", "train_wall_time", 10.0, "s", model=model),
+    ]
+    for fw, size in (("keras-tf", 1.0e6), ("pytorch", 1.1e6)):
+        out += [rec(fw, "export-mobile", "fp32:file_size", size, "bytes", model=model),
+                rec(fw, "export-mobile", "int8-full:file_size", size * 0.27, "bytes",
+                    model=model),
+                rec(fw, "export-mobile", "fp32:latency_p50", 2.0, samples=spread(2.0, seed=4),
+                    model=model),
+                rec(fw, "export-mobile", "int8-full:latency_p50", 1.5,
+                    samples=spread(1.5, seed=5), model=model),
+                rec(fw, "export-mobile", "int8-full:accuracy_change", -0.01, "fraction",
+                    "higher", model=model),
+                rec(fw, "export-mobile", "int8-full:status", 1.0, "", None,
+                    extra={"state": "ok", "runtime": "LiteRT"}, model=model)]
+    out += [rec("keras-tf", "export-web", "tfjs-wasm-1t:status", 1.0, "", None, model=model,
+                extra={"state": "ok", "package": "@tensorflow/tfjs", "version": "4.22.0",
+                       "released": "2024-10-21"}),
+            rec("keras-tf", "export-web", "tfjs-wasm-1t:latency_p50", 3.0, model=model,
+                samples=spread(3.0, seed=6)),
+            rec("keras-tf", "export-web", "tfjs-wasm-1t:output_max_abs_diff", 1e-6, "abs",
+                model=model, extra={"passed": True, "tolerance": 1e-3}),
+            rec("pytorch", "export-web", "ort-wasm-1t:status", None, "", None, model=model,
+                status="failed", error="ort-wasm-1t: page failed: " + EVIL)]
+    return out
+
+
+def fake_zoos() -> dict[str, list[ZooResult]]:
+    return {"detr": [
+        ZooResult("transformers", "transformers", "installed", "5.0", [
+            Hit("transformers", "PyTorch", "DetrForObjectDetection", True, "ckpt")]),
+        ZooResult("keras_hub", "keras-hub", "installed", "0.3", []),
+        ZooResult("keras.applications", "keras", "installed", "3.15", []),
+        ZooResult("timm", "timm", "not installed", note="not searched")]}
+
+
+def test_every_claim_has_a_verdict_and_missing_evidence_is_named():
+    claims = assess(study_records(), family_table(["resnet"]), fake_zoos())
+    assert [c.id for c in claims] == [f"C{i}" for i in range(1, 13)]
+    by = {c.id: c for c in claims}
+    assert by["C1"].verdict == REFUTED  # 2x train throughput, significant
+    assert by["C5"].verdict == CONFIRMED and "27%" in by["C5"].summary
+    assert by["C6"].verdict == CONFIRMED
+    assert by["C7"].verdict == CONFIRMED and any("2024-10-21" in e for e in by["C7"].evidence)
+    assert by["C11"].verdict == CONFIRMED and "detr" in by["C11"].summary
+    assert by["C12"].verdict == CONFIRMED  # keras-tf starts and trains to budget faster here
+    for cid in ("C8", "C9", "C10"):
+        assert by[cid].verdict == NOT_MEASURED and by[cid].missing
+    empty = {c.id: c for c in assess([], None, None)}
+    assert all(c.verdict == NOT_MEASURED and c.missing for c in empty.values())
+
+
+def test_c1_close_speeds_confirm_and_failed_int8_refutes():
+    recs = [rec("pytorch", "train", "throughput", 100, "samples/s", "higher", spread(100)),
+            rec("keras-tf", "train", "throughput", 101, "samples/s", "higher", spread(101, seed=1)),
+            rec("keras-tf", "export-mobile", "fp32:file_size", 1e6, "bytes"),
+            rec("keras-tf", "export-mobile", "int8-full:status", None, "", None,
+                status="failed", error="int8-full: export failed: boom")]
+    by = {c.id: c for c in assess(recs)}
+    assert by["C1"].verdict == CONFIRMED
+    assert by["C5"].verdict == REFUTED and "boom" in by["C5"].summary
+
+
+def test_names_with_html_are_escaped_in_html_and_markdown():
+    recs = study_records(model=EVIL) + [
+        rec("keras-tf", "train", "throughput", None, status="failed", error=EVIL, model=EVIL)]
+    html = render_html(EVIL, recs)
+    assert EVIL not in html and '<script>alert("x")' not in html
+    assert "&lt;script&gt;alert(" in html  # jinja2 autoescape
+    assert "\\u003cscript\\u003ealert(" in html  # figure JSON inside <script> elements
+    md = render_markdown(collect(EVIL, recs))
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+
+def test_report_has_mobile_web_claims_environment_and_brevity_sections():
+    data = collect("s", study_records(), family_table(["resnet"]), fake_zoos())
+    titles = [t.title.split(":")[0] for t in data.route_tables]
+    assert titles == ["Phone deployment", "Browser deployment"]
+    mobile, web = data.route_tables
+    assert len(mobile.rows) == 2 and all(len(r) == len(mobile.columns) for r in mobile.rows)
+    assert any(r[2] == "pytorch" and r[3].startswith("FAILED: page failed") for r in web.rows)
+    assert data.wins["pytorch"][0].row.metric == "throughput"
+    assert [r.metric for r in data.ties] == ["latency_p50"]
+    md = render_markdown(data)
+    for needle in ("## Claims", "| C12 |", "## Phone deployment: export-mobile", "## Code brevity",
+                   "## Environment", "test cpu"):
+        assert needle in md
+
+
+def _chromium_or_skip() -> str:
+    path = os.environ.get("TWINBENCH_CHROMIUM", "/usr/bin/chromium")
+    if not Path(path).is_file():
+        pytest.skip(f"no Chromium at {path} (scripts/setup.sh apt-installs it)")
+    pytest.importorskip("playwright.sync_api", reason="python playwright not installed")
+    return path
+
+
+def test_report_opens_in_headless_chromium_without_console_errors(tmp_path):
+    chromium = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    data = collect("chromium check", study_records(), family_table(["resnet"]), fake_zoos())
+    page_path = tmp_path / "report.html"
+    page_path.write_text(render(data), encoding="utf-8")
+    problems: list[str] = []
+    remote: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("console", lambda m: problems.append(m.text) if m.type in (
+                "error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: remote.append(r.url)
+                    if not r.url.startswith(("file:", "data:", "blob:")) else None)
+            page.goto(page_path.as_uri())
+            page.wait_for_function("document.body.dataset.charts !== undefined",
+                                   timeout=120_000)
+            charts = int(page.evaluate("document.body.dataset.charts"))
+            svgs = page.locator("div.chart .main-svg").count()
+            bars = page.locator("div.chart g.point").count()
+            claim_rows = page.locator("#claims-table tr").count() - 1
+            env_rows = page.locator("#env-table tr").count()
+            mobile = page.locator("table.route").count()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert remote == []  # self-contained: nothing fetched
+    assert charts == 4 and svgs >= charts and bars >= 8  # train, infer, startup, accuracy
+    assert claim_rows == 12 and env_rows >= 3 and mobile == 2
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_run_writes_both_reports_and_report_regenerates_them(cli, tmp_path):
+    out = tmp_path / "study"
+    r = cli("run", "--preset", "tiny", "--scenario", "startup", "--threads", "1",
+            "--no-parity", "--out", str(out), env={"OMP_NUM_THREADS": "1",
+                                                   "TF_CPP_MIN_LOG_LEVEL": "2",
+                                                   "CUDA_VISIBLE_DEVICES": "",
+                                                   "JAX_PLATFORMS": "cpu"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    md = (out / "report.md").read_text()
+    assert "| C1 |" in md and "startup" in md
+    html_before = (out / "report.html").read_text()
+    assert "Plotly.newPlot" in html_before and 'data-fig="chart-1"' in html_before
+    (out / "report.html").unlink()
+    (out / "report.md").unlink()
+    r = cli("report", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    r = cli("recommend", str(out), "--priority", "deadline,deploy=mobile",
+            env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "pytorch" in r.stdout and "twinbench run --preset mobile" in r.stdout
+
+
+def test_report_of_a_missing_folder_is_one_line_exit_2(cli, tmp_path):
+    r = cli("report", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "results.jsonl not found" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_compare_two_studies_flags_a_regression(cli, tmp_path):
+    a = [rec("pytorch", "train", "throughput", 100, "samples/s", "higher", spread(100)),
+         rec("pytorch", "infer", "latency_p50", 5, samples=spread(5, seed=2))]
+    b = [rec("pytorch", "train", "throughput", 80, "samples/s", "higher", spread(80, seed=7)),
+         rec("pytorch", "infer", "latency_p50", 5, samples=spread(5, seed=3))]
+    for name, recs in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        write_jsonl(tmp_path / name / "results.jsonl", recs)
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression",
+            env={"COLUMNS": "200"})
+    assert r.returncode == 1, r.stderr
+    assert "regressed" in r.stdout and "no significant difference" in r.stdout
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "a"), "--fail-on-regression")
+    assert r.returncode == 0 and "regressed" not in r.stdout
+
+
+def test_report_json_figures_parse_after_unescaping():
+    from twinbench.report.charts import scenario_figures
+
+    figs = scenario_figures(study_records(model=EVIL))
+    assert figs
+    for _title, text in figs:
+        assert "<" not in text and ">" not in text
+        fig = json.loads(text)  # \\u003c escapes are valid JSON
+        assert fig["data"] and all(t["type"] == "bar" for t in fig["data"])
+    assert re.search(r"error_y", figs[0][1])
