@@ -57,6 +57,14 @@ def test_end_to_end_tiny_study(cli, tmp_path):
                            ("startup", "import_time")]:
             assert (fw, sc, metric) in got
     assert ("keras-tf", "parity", "forward_max_abs_diff") in got
+    assert ("keras-tf", "ceiling", "gemm_flops") in got
+    thr = [x for x in recs if x["metric"] == "throughput"]
+    assert all(x["flops_per_sample"] and 0 < x["fraction_of_peak"] < 1 for x in thr)
+    train = {x["framework"]: x for x in thr if x["scenario"] == "train"}
+    assert train["pytorch"]["extra"]["forward_flops"] == train["keras-tf"]["extra"]["forward_flops"]
+    comps = [json.loads(line) for line in (out / "comparisons.jsonl").read_text().splitlines()]
+    assert {"ratio", "ratio_ci95", "p_value", "significant", "verdict"} <= set(comps[0])
+    assert any(c["metric"] == "throughput" and c["scenario"] == "train" for c in comps)
     for x in recs:
         assert x["status"] == "ok" and x["threads"] == 1
         assert x["env"]["versions"] and x["env"]["cpu"]
@@ -83,7 +91,7 @@ def test_crash_and_hang_are_recorded_and_the_study_completes(cli, tmp_path):
     assert "SIGABRT" in recs["infer"]["error"]
     assert "timed out after 30 s" in recs["memory"]["error"]
     ok = [x for x in _records(out) if x["status"] == "ok"]
-    assert {x["scenario"] for x in ok} == {"startup"}
+    assert {x["scenario"] for x in ok} == {"startup", "ceiling"}
     assert "2 job(s) failed" in r.stdout
 
 

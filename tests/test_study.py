@@ -14,9 +14,10 @@ def test_quick_preset_is_valid_and_plans_parity_first():
     assert study.frameworks == ["pytorch", "keras-tf"]
     jobs = plan(study)
     scenarios = [j.scenario for j in jobs]
-    assert scenarios[:2] == ["parity", "parity"]
-    assert len(jobs) == 2 + 2 * 5
-    keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.scenario != "parity"]
+    assert scenarios[:4] == ["ceiling", "ceiling", "parity", "parity"]
+    assert len(jobs) == 2 + 2 + 2 * 5
+    keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.task != "machine"
+                   and j.scenario != "parity"]
     assert all(j.needs == "image-classification/resnet/keras-tf/parity" for j in keras_timed)
     assert all(j.needs is None for j in jobs if j.framework == "pytorch")
 
@@ -31,6 +32,19 @@ def test_overrides_split_commas_and_dedupe():
                                               "scenarios": ["train"]})
     assert s.frameworks == ["pytorch", "keras-jax"]
     assert s.scenarios == ["train"]
+
+
+def test_processes_repeat_timed_jobs_interleaved_across_frameworks():
+    s = load_study(preset="quick", overrides={"processes": 3, "scenarios": ["train"]})
+    timed = [j for j in plan(s) if j.scenario == "train"]
+    assert [j.job_id.rsplit("/", 1)[1] for j in timed] == ["train#1", "train#1", "train#2",
+                                                            "train#2", "train#3", "train#3"]
+    assert [j.framework for j in timed[:2]] == ["pytorch", "keras-tf"]
+
+
+def test_no_ceiling_without_a_throughput_scenario():
+    s = load_study(preset="quick", overrides={"scenarios": ["accuracy", "startup"]})
+    assert all(j.scenario != "ceiling" for j in plan(s))
 
 
 def test_no_parity_jobs_without_a_second_framework():

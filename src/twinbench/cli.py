@@ -6,6 +6,7 @@ written and the failures listed); 2 bad input (one line on stderr, no traceback 
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from twinbench.errors import UserError
+from twinbench.errors import Stopped, UserError
 
 app = typer.Typer(
     help="Compare PyTorch and Keras 3 on twin models: same architecture, same weights, same data "
@@ -55,6 +56,11 @@ def run(
         help="Intra- and inter-op threads, the same for every framework.")] = None,
     size: Annotated[str | None, typer.Option(help="Model size (see `twinbench list`).")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds before a job is killed.")] = None,
+    memory_limit: Annotated[float | None, typer.Option(
+        help="MiB of resident memory before a job is killed.")] = None,
+    device: Annotated[str | None, typer.Option(help="Device to measure on (cpu).")] = None,
+    processes: Annotated[int | None, typer.Option(
+        help="Worker processes per timed measurement (noise across processes shows).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for weights and data order.")] = None,
     db: Annotated[Path | None, typer.Option(
         help="SQLite results database. Default: OUT/results.sqlite.")] = None,
@@ -62,6 +68,9 @@ def run(
         help="Data set for the accuracy scenario (default: the task's own).")] = None,
     data_path: Annotated[Path | None, typer.Option(
         help="Folder or .tar.gz of a file data set (cifar10: cifar-10-python.tar.gz).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue an interrupted study in this folder: only jobs without a result run.",
+        show_default=False)] = None,
     no_parity: Annotated[bool, typer.Option(
         "--no-parity", help="Skip the parity checks (numbers are then unverified).")] = False,
 ) -> None:
@@ -70,21 +79,28 @@ def run(
     Example: [bold]twinbench run --preset quick --framework pytorch,keras-jax --out runs/q[/]
     """
     from twinbench.plan import plan
+    from twinbench.preflight import preflight
     from twinbench.report.terminal import print_results
-    from twinbench.runner.orchestrate import run_study
+    from twinbench.runner.orchestrate import load_resumable, run_study
     from twinbench.study import load_study
 
-    if study_file is None and preset is None:
-        preset = "quick"
-    overrides = {"tasks": task, "models": model, "frameworks": framework, "scenarios": scenario,
-                 "threads": threads, "size": size, "timeout_s": timeout, "seed": seed,
-                 "parity": False if no_parity else None,
-                 "data_path": str(data_path) if data_path else None,
-                 "accuracy": {"dataset": dataset} if dataset else None}
-    study = load_study(study_file, preset, overrides)
-    outdir = out or Path("runs") / study.name
+    if resume is not None:  # the study as it was started; no other flags apply
+        study, outdir = load_resumable(resume), resume
+    else:
+        if study_file is None and preset is None:
+            preset = "quick"
+        overrides = {"tasks": task, "models": model, "frameworks": framework,
+                     "scenarios": scenario, "threads": threads, "size": size,
+                     "timeout_s": timeout, "seed": seed, "parity": False if no_parity else None,
+                     "memory_limit_mb": memory_limit, "device": device, "processes": processes,
+                     "data_path": str(data_path) if data_path else None,
+                     "accuracy": {"dataset": dataset} if dataset else None}
+        study = load_study(study_file, preset, overrides)
+        outdir = out or Path("runs") / study.name
+    preflight(study)
     jobs = plan(study)
-    console.print(f"[bold]twinbench[/] study [cyan]{escape(study.name)}[/]: {len(jobs)} jobs "
+    verb = "resuming" if resume else "study"
+    console.print(f"[bold]twinbench[/] {verb} [cyan]{escape(study.name)}[/]: {len(jobs)} jobs "
                   f"({', '.join(study.frameworks)} × {', '.join(study.scenarios)}), "
                   f"{study.threads} threads, results in {escape(str(outdir))}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -103,13 +119,21 @@ def run(
             progress.advance(bar)
 
         try:
-            result = run_study(study, outdir, db, on_start, on_done)
+            result = run_study(study, outdir, db, on_start, on_done, resume=resume is not None)
+        except KeyboardInterrupt:
+            raise Stopped(f"interrupted: finished jobs are saved; continue with "
+                          f"`twinbench run --resume {outdir}`", exit_code=130) from None
+        except sqlite3.OperationalError as exc:  # e.g. "database or disk is full"
+            raise Stopped(f"results database error ({exc}); jobs finished before it are "
+                          f"saved — fix the cause, then `twinbench run --resume {outdir}`") \
+                from exc
         except OSError as exc:
-            raise UserError(f"cannot write results to {outdir}: {exc.strerror}") from exc
+            raise Stopped(f"cannot write results to {outdir}: {exc.strerror}; finished jobs "
+                          f"are saved — fix it, then `twinbench run --resume {outdir}`") from exc
         progress.update(bar, description="done")
     print_results(result.records, console)
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
-                  f"{outdir / 'report.html'}")
+                  f"{outdir / 'report.html'}, {outdir / 'report.md'}")
     if result.failed:
         raise typer.Exit(1)
 
@@ -178,19 +202,117 @@ def doctor() -> None:
         console.print(f"{bad} component(s) unusable; studies that need them record failed jobs.")
 
 
+def _study_dir(outdir: Path) -> tuple[str, list]:
+    """(study name, records) of a results folder, or a one-line UserError."""
+    from twinbench.results.export import read_jsonl
+
+    path = outdir / "results.jsonl"
+    if not path.is_file():
+        raise UserError(f"{path} not found: pass a folder written by `twinbench run --out DIR`")
+    records = read_jsonl(path)
+    return (records[0].study if records else outdir.name), records
+
+
+@app.command()
+def report(
+    outdir: Annotated[Path, typer.Argument(help="A results folder written by `run`.")],
+) -> None:
+    """Regenerate report.html (self-contained, offline) and report.md from results.jsonl."""
+    from twinbench.report.html import write_reports
+
+    study, records = _study_dir(outdir)
+    html, md = write_reports(outdir, study, records)
+    console.print(f"Wrote {escape(str(html))} and {escape(str(md))}")
+
+
+@app.command()
+def brevity(
+    model: ListOpt = None,
+) -> None:
+    """Code size of the twins per framework style (static analysis; docs/brevity.md)."""
+    from twinbench.brevity import family_table
+    from twinbench.report.console import print_brevity
+    from twinbench.study import suggest
+    from twinbench.zoo import MODELS
+
+    models = [m.strip() for v in model or [] for m in v.split(",") if m.strip()] or None
+    for m in models or []:
+        if m not in MODELS:
+            raise UserError("model " + suggest(m, tuple(MODELS)))
+    print_brevity(family_table(models), console)
+
+
+@app.command()
+def models(
+    query: Annotated[str, typer.Argument(help="Model name, e.g. detr, resnet50, bert, unet.")],
+) -> None:
+    """Where a model exists in the installed model zoos, offline (docs/models.md)."""
+    from twinbench.report.console import print_models
+    from twinbench.zoos import search
+
+    if not query.strip():
+        raise UserError("give a model name, e.g. `twinbench models detr`")
+    print_models(query, search(query.strip()), console)
+
+
+@app.command()
+def recommend(
+    outdir: Annotated[Path | None, typer.Argument(
+        help="A results folder; without one only static evidence (code, zoos) is used.",
+        show_default=False)] = None,
+    priority: Annotated[list[str] | None, typer.Option(
+        help="Comma list, most important first: speed, deadline, memory, accuracy, "
+        "deploy=web|mobile|server, model=NAME, device=cpu|cuda.")] = None,
+) -> None:
+    """Rank frameworks for your priorities, with the measured lines behind each point."""
+    from twinbench.brevity import family_table
+    from twinbench.recommend import parse_priorities
+    from twinbench.recommend import recommend as rank
+    from twinbench.report.console import print_recommendation
+    from twinbench.zoos import search
+
+    prios = parse_priorities(priority or ["speed"])
+    records = _study_dir(outdir)[1] if outdir is not None else []
+    zoos = {p.value: search(p.value) for p in prios if p.kind == "model" and p.value}
+    print_recommendation(rank(records, prios, family_table(), zoos), console)
+
+
+@app.command()
+def compare(
+    dir_a: Annotated[Path, typer.Argument(help="Baseline results folder (A).")],
+    dir_b: Annotated[Path, typer.Argument(help="Results folder to compare with A (B).")],
+    fail_on_regression: Annotated[bool, typer.Option(
+        "--fail-on-regression", help="Exit 1 when a quantity significantly regressed.")] = False,
+) -> None:
+    """Two studies side by side with significance: the basis for regression tracking."""
+    from twinbench.report.console import print_changes
+    from twinbench.report.regression import compare_studies, version_changes
+
+    (name_a, a), (name_b, b) = _study_dir(dir_a), _study_dir(dir_b)
+    changes, only_a, only_b = compare_studies(a, b)
+    if not changes:
+        raise UserError(f"{dir_a} and {dir_b} share no measured quantity (same task, model, "
+                        "framework, scenario, metric, mode and device)")
+    print_changes(changes, only_a, only_b, version_changes(a, b), console,
+                  (f"{name_a} ({dir_a})", f"{name_b} ({dir_b})"))
+    if fail_on_regression and any(c.verdict == "regressed" for c in changes):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     from twinbench.results.schema import SchemaError
 
     try:
         app()  # standalone: usage errors exit 2, typer.Exit codes pass through
-    except (UserError, SchemaError) as exc:
+    except (UserError, SchemaError, Stopped) as exc:
         if debug:
             raise
-        err.print(f"twinbench: error: {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("twinbench: interrupted; finished jobs are in the results database")
+        one_line = " ".join(str(exc).split())  # wrapped library messages stay one line
+        err.print(f"twinbench: error: {escape(one_line)}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:  # outside a study (a study raises Stopped)
+        err.print("twinbench: interrupted")
         sys.exit(130)
 
 

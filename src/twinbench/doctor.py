@@ -29,7 +29,7 @@ _PROBE = (
 OPTIONAL = {
     "onnxruntime": "onnxruntime",
     "litert": "ai_edge_litert",
-    "executorch": "executorch",
+    "executorch": "executorch.version",  # a namespace package: the version lives here
 }
 
 
@@ -60,8 +60,23 @@ def checks() -> list[tuple[str, bool, str]]:
         rows.append((spec.id, ok, detail))
     for name, module in OPTIONAL.items():
         ok, detail = _probe(module, {})
-        rows.append((name, ok, detail if ok else f"{detail} (not needed by the current scenarios)"))
+        rows.append((name, ok, detail if ok else f"{detail} (only export scenarios need it)"))
     chromium = shutil.which("chromium")
     rows.append(("chromium", chromium is not None,
-                 chromium or "not installed (browser scenarios are not available yet)"))
+                 chromium or "not installed (export-web records failed runs; scripts/setup.sh)"))
+    rows += _web_rows()
     return rows
+
+
+def _web_rows() -> list[tuple[str, bool, str]]:
+    """export-web's npm runtimes and its private TF.js converter."""
+    from twinbench.export.tfjs_converter import converter_dir
+    from twinbench.web import runtimes as web
+
+    pkgs = [web.package_info(r.package) for r in web.RUNTIMES.values()]
+    missing = web.missing_packages()
+    conv = converter_dir()
+    return [("web runtimes", not missing, ", ".join(f"{p['package']} {p['version']} "
+                                                     f"({p['released']})" for p in pkgs)),
+            ("tfjs converter", (conv / "tensorflowjs").is_dir(),
+             str(conv) if (conv / "tensorflowjs").is_dir() else f"not in {conv} (setup.sh)")]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twinbench.errors import UserError
 from twinbench.frameworks.base import FRAMEWORKS
-from twinbench.scenarios import SCENARIOS
+from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from twinbench.tasks import TASKS, all_datasets
 from twinbench.zoo import MODELS
 
@@ -50,10 +50,20 @@ class TrainConfig(BaseModel):
 
 class InferConfig(BaseModel):
     model_config = _STRICT
-    latency_runs: int = Field(30, gt=0, description="batch-1 forward passes timed one by one")
+    latency_runs: int = Field(30, gt=0, description="minimum batch-1 queries (single-stream)")
+    min_duration_s: float = Field(0.5, ge=0, description="minimum single-stream duration")
     warmup: int = Field(5, ge=0)
     batch_size: int = Field(64, gt=0, description="batch for the throughput measurement")
     samples: int = Field(5, gt=0)
+
+
+class ServerConfig(BaseModel):
+    model_config = _STRICT
+    latency_bound_ms: float = Field(100.0, gt=0, description="p99 bound for the max-rate search")
+    target_qps: float | None = Field(None, gt=0, description="default: half the capacity")
+    duration_s: float = Field(2.0, gt=0, description="length of each Poisson run")
+    min_queries: int = Field(20, gt=0)
+    search_steps: int = Field(4, ge=0)
 
 
 class AccuracyConfig(BaseModel):
@@ -67,26 +77,60 @@ class AccuracyConfig(BaseModel):
     n_train: int | None = Field(None, gt=0)
 
 
+class MobileConfig(BaseModel):
+    """export-mobile: train briefly (so int8's accuracy cost means something), export, run."""
+
+    model_config = _STRICT
+    dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
+    _check_dataset = field_validator("dataset")(_dataset)
+    epochs: int = Field(2, ge=0, description="training before export, [accuracy] lr/momentum")
+    n_train: int | None = Field(640, gt=0)
+    n_eval: int | None = Field(None, gt=0, description="eval samples run in each runtime")
+    calibration_samples: int = Field(64, gt=0, description="int8-full representative set")
+    latency_runs: int = Field(50, gt=0, description="steady batch-1 runs in the runtime")
+    warmup: int = Field(5, ge=0)
+
+
+class ProfileConfig(BaseModel):
+    """profile: one fit over `steps` batches and `steps` predict calls, under the profiler."""
+
+    model_config = _STRICT
+    steps: int = Field(8, gt=0, description="training steps (one fit call) / predict calls")
+    warmup: int = Field(2, ge=0, description="unprofiled calls first (tracing, compilation)")
+    repeats: int = Field(5, gt=0, description="unprofiled timed calls: the overhead baseline")
+    batch_size: int | None = Field(None, gt=0, description="default: [train] batch_size")
+    infer_batch_size: int | None = Field(None, gt=0, description="default: [infer] batch_size")
+
+
 class Study(BaseModel):
     model_config = _STRICT
     name: str = "custom"
     tasks: list[str] = ["image-classification"]
     models: list[str] = []
     frameworks: list[str] = ["pytorch", "keras-tf"]
-    scenarios: list[str] = list(SCENARIOS)
+    scenarios: list[str] = list(DEFAULT_SCENARIOS)
     size: str = "small"
     image_size: int = Field(32, ge=8)
     seq_len: int = Field(64, ge=4, description="tokens per text sample (text tasks)")
+    max_vocab: int = Field(20000, ge=2, description="text: vocabulary cap incl. pad and unknown")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
-    device: Literal["cpu"] = "cpu"
+    device: str = "cpu"
     mode: Literal["out-of-box"] = "out-of-box"
     seed: int = 0
     timeout_s: float = Field(600.0, gt=0)
+    memory_limit_mb: float | None = Field(
+        None, gt=0, description="kill a worker whose processes use more resident memory")
     parity: bool = True
+    processes: int = Field(1, ge=1, description="worker processes per timed measurement")
+    min_sample_s: float = Field(0.1, gt=0, description="calibrate loops to at least this long")
+    ceiling: bool = Field(True, description="measure GEMM and bandwidth peaks per framework")
     data_path: str | None = None
     train: TrainConfig = TrainConfig()
     infer: InferConfig = InferConfig()
+    server: ServerConfig = ServerConfig()
     accuracy: AccuracyConfig = AccuracyConfig()
+    mobile: MobileConfig = MobileConfig()
+    profile: ProfileConfig = ProfileConfig()
 
     @field_validator("tasks", "frameworks", "scenarios", "models", mode="before")
     @classmethod
@@ -94,11 +138,21 @@ class Study(BaseModel):
         if isinstance(v, str):
             v = [v]
         if isinstance(v, list):
-            out: list[str] = []
+            out: list[Any] = []
             for item in v:
-                parts = item.split(",") if isinstance(item, str) else [item]
-                out += [p.strip() for p in parts if not isinstance(p, str) or p.strip()]
-            return list(dict.fromkeys(out))
+                if isinstance(item, str):
+                    out += [p.strip() for p in item.split(",") if p.strip()]
+                else:
+                    out.append(item)  # not a name: pydantic rejects it with a clear message
+            return list(dict.fromkeys(out)) if all(isinstance(x, str) for x in out) else out
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "cpu":
+            raise ValueError(f"device {v!r} is not supported: twinbench measures on the CPU only "
+                             "so far (GPU support is not built yet); use device = \"cpu\"")
         return v
 
     @field_validator("tasks")
@@ -129,7 +183,7 @@ class Study(BaseModel):
                     f"model {m!r} belongs to task {MODELS[m].task!r}, which is not in tasks"
                 )
         for t in self.tasks:
-            for cfg in ("train", "accuracy"):
+            for cfg in ("train", "accuracy", "mobile"):
                 ds = getattr(self, cfg).dataset
                 if ds is not None and ds not in TASKS[t].datasets:
                     raise ValueError(
@@ -147,7 +201,7 @@ class Study(BaseModel):
     def selected_models(self) -> list[str]:
         if self.models:
             return list(self.models)
-        return [m.id for m in MODELS.values() if m.task in self.tasks]
+        return [m.id for m in MODELS.values() if m.task in self.tasks and m.in_default_study]
 
 
 def _known(values: list[str], valid: tuple[str, ...], what: str, allow_empty: bool = False):
@@ -165,8 +219,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "frameworks": ["pytorch", "keras-tf"],
         "size": "small",
         "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1},
-        "infer": {"latency_runs": 30, "warmup": 5, "batch_size": 64, "samples": 5},
-        "accuracy": {"epochs": 2, "batch_size": 32, "n_train": 640},
+        "infer": {"latency_runs": 30, "min_duration_s": 0.3, "warmup": 3, "batch_size": 64,
+                  "samples": 5},
+        "accuracy": {"epochs": 2, "batch_size": 32, "n_train": 512},
     },
     "backends": {
         "name": "backends",
@@ -176,13 +231,63 @@ PRESETS: dict[str, dict[str, Any]] = {
         "infer": {"latency_runs": 30, "warmup": 5, "batch_size": 64, "samples": 5},
         "accuracy": {"epochs": 2, "batch_size": 32},
     },
+    "latency": {
+        "name": "latency",
+        "frameworks": ["pytorch", "keras-tf"],
+        "scenarios": ["infer", "server"],
+        "processes": 2,
+        "infer": {"latency_runs": 100, "min_duration_s": 2.0},
+    },
+    "precise": {
+        "name": "precise",
+        "frameworks": ["pytorch", "keras-tf", "keras-jax", "keras-torch"],
+        "processes": 3,
+        "train": {"samples": 10, "warmup": 2},
+        "infer": {"latency_runs": 200, "min_duration_s": 2.0, "samples": 10},
+    },
+    "mobile": {
+        "name": "mobile",
+        "frameworks": ["pytorch", "keras-tf"],  # ExecuTorch and LiteRT
+        "scenarios": ["export-mobile"],
+        "models": ["resnet", "mobilenet"],  # MobileNet is the model phones are built for
+        "size": "small",
+        "timeout_s": 1200.0,  # ExecuTorch lowers twice and starts its runtime twice per job
+        "accuracy": {"batch_size": 32},
+        # all 1408 digits x 3 epochs: MobileNet is still at chance after 2 x 640 (seen here)
+        "mobile": {"epochs": 3, "n_train": None, "calibration_samples": 64, "latency_runs": 50,
+                   "warmup": 5},
+    },
+    "web": {  # export-web: TF.js + LiteRT.js (keras-tf), ONNX Runtime Web (pytorch), Chromium
+        "name": "web",
+        "frameworks": ["pytorch", "keras-tf"],
+        "scenarios": ["export-web"],
+        "models": ["resnet", "mobilenet"],  # the image-classification twins
+        "size": "small",
+        "infer": {"latency_runs": 50, "warmup": 5},  # page-side runs, one batch-1 forward each
+    },
     "tiny": {
         "name": "tiny",
         "size": "tiny",
         "image_size": 16,
         "train": {"batch_size": 8, "steps": 2, "samples": 3, "warmup": 1},
-        "infer": {"latency_runs": 5, "warmup": 1, "batch_size": 8, "samples": 3},
+        "infer": {"latency_runs": 5, "min_duration_s": 0, "warmup": 1, "batch_size": 8,
+                  "samples": 3},
+        "server": {"duration_s": 0.3, "min_queries": 10, "search_steps": 2},
+        "min_sample_s": 0.02,
         "accuracy": {"epochs": 1, "batch_size": 32, "n_train": 256},
+        "mobile": {"epochs": 1, "n_train": 256, "n_eval": 96, "calibration_samples": 16,
+                   "latency_runs": 10, "warmup": 2},
+        "profile": {"steps": 4, "warmup": 1, "repeats": 3},
+    },
+    "profile": {  # side-by-side profiles of the ResNet twin (traces under <out>/traces)
+        "name": "profile",
+        "frameworks": ["pytorch", "keras-tf", "keras-jax"],
+        "scenarios": ["profile"],
+        "models": ["resnet"],
+        "size": "small",
+        "train": {"batch_size": 32},
+        "infer": {"batch_size": 32},
+        "profile": {"steps": 8, "warmup": 2, "repeats": 5},
     },
 }
 
@@ -227,8 +332,14 @@ def load_study(
             raise UserError(f"{p}: cannot read the study file ({exc})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{p}: not valid TOML: {exc}") from exc
-    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "tasks" in given and "models" not in given:
+        data.pop("models", None)  # models picked for other tasks would no longer fit
+    data = _merge(data, given)
     try:
         return Study.model_validate(data)
     except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        if loc and loc[0] in given:
+            source = "command line"
         raise UserError(_format(exc, source)) from exc

@@ -30,6 +30,12 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
         "pytorch", "torch", "torch", "twinbench.frameworks.pytorch.adapter:TorchAdapter",
         description="PyTorch, eager, explicit training loop",
     ),
+    "lightning": FrameworkSpec(
+        "lightning", "lightning", "torch",
+        "twinbench.frameworks.lightning.adapter:LightningAdapter",
+        style="LightningModule + Trainer",
+        description="PyTorch Lightning: the PyTorch twin in a LightningModule, Trainer.fit",
+    ),
     "keras-tf": FrameworkSpec(
         "keras-tf", "keras", "tensorflow", _KERAS, {"KERAS_BACKEND": "tensorflow"},
         style="compile/fit", description="Keras 3 on TensorFlow",
@@ -56,6 +62,7 @@ class Adapter(Protocol):
     backend: str
     SUPPORTS_TRAIN: bool
     SUPPORTS_INFER: bool
+    PROFILER: str  # "torch" | "tensorflow" | "jax": the profiler the profile scenario uses
 
     def versions(self) -> dict[str, str]: ...
 

@@ -15,7 +15,22 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "memory": ("twinbench.scenarios.memory", "peak resident memory of the worker while training"),
     "startup": ("twinbench.scenarios.startup",
                 "import, build and first-step time, apart from steady state"),
+    "server": ("twinbench.scenarios.server",
+               "Poisson arrivals: p99 latency at a target rate, highest rate within a bound"),
+    "export-web": ("twinbench.scenarios.export_web",
+                   "browser deployment in headless Chromium: TF.js, LiteRT.js, ONNX Runtime Web"),
+    "export-mobile": ("twinbench.scenarios.export_mobile",
+                      "phone deployment: LiteRT / ExecuTorch fp32 + int8, size, accuracy, latency"),
+    "profile": ("twinbench.scenarios.profile",
+                "time per op category (framework's own profiler), traces for Perfetto"),
 }
 
-# Checks run before any timing (fairness rule 3); not selectable as a scenario of its own.
-PARITY = ("twinbench.scenarios.parity", "twin parity against the pytorch reference")
+# Selected by default; `server` takes longer and is opt-in (preset `latency`).
+DEFAULT_SCENARIOS = ["train", "infer", "accuracy", "memory", "startup"]
+
+# Planned by twinbench itself, not selectable: parity before timing (fairness rule 3), and the
+# machine ceiling once per framework when a throughput scenario runs.
+INTERNAL: dict[str, tuple[str, str]] = {
+    "parity": ("twinbench.scenarios.parity", "twin parity against the pytorch reference"),
+    "ceiling": ("twinbench.scenarios.ceiling", "GEMM FLOP/s and memory bandwidth peaks"),
+}

@@ -7,6 +7,7 @@ which the record states: XLA on JAX, none on TensorFlow-on-CPU and on the torch 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras  # imports the backend too, so the worker's import timer covers it
@@ -53,6 +54,7 @@ class KerasAdapter:
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
         self.backend = keras.backend.backend()
+        self.PROFILER = self.backend  # the backend's own profiler (twinbench.profiling)
         self.id = {"tensorflow": "keras-tf", "jax": "keras-jax", "torch": "keras-torch"}[
             self.backend
         ]
@@ -109,6 +111,29 @@ class KerasAdapter:
     def predict(self, net: Any, x: Any) -> np.ndarray:
         # Keras documents __call__ (not predict) as the fast path for a single batch.
         return self.keras.ops.convert_to_numpy(net(x, training=False))
+
+    def flops_per_sample(self, net: Any, x_one: Any) -> tuple[int, list[str]]:
+        from twinbench.measure.flops import keras_flops
+
+        return keras_flops(net)
+
+    def _block(self, t: Any) -> Any:
+        """Wait for an op's result: JAX dispatches asynchronously, TF and torch eager do not."""
+        return t.block_until_ready() if self.backend == "jax" else t
+
+    def gemm(self, n: int) -> tuple[Callable[[], object], int]:
+        """One fp32 n x n matrix product through the backend's own math library."""
+        rng = np.random.default_rng(0)
+        ops = self.keras.ops
+        a = ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32))
+        b = ops.convert_to_tensor(rng.standard_normal((n, n), dtype=np.float32))
+        return (lambda: self._block(ops.matmul(a, b))), 2 * n**3
+
+    def stream(self, n_floats: int) -> tuple[Callable[[], object], int]:
+        """An elementwise pass over a large array: bytes read + written per call."""
+        ops = self.keras.ops
+        a = ops.ones((n_floats,), dtype="float32")
+        return (lambda: self._block(ops.multiply(a, 1.0001))), 2 * 4 * n_floats
 
     def synchronize(self) -> None:
         if self.backend == "jax":

@@ -5,6 +5,7 @@ Images arrive as NHWC numpy and are moved once, outside every timed region, to N
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ class TorchAdapter:
     backend = "torch"
     SUPPORTS_TRAIN = True
     SUPPORTS_INFER = True
+    PROFILER = "torch"  # twinbench.profiling: which profiler the profile scenario uses
 
     def __init__(self, threads: int, seed: int, device: str = "cpu") -> None:
         torch.set_num_threads(threads)
@@ -77,14 +79,16 @@ class TorchAdapter:
     def fit(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
         opt, loss_fn = self._opt[id(net)]
         net.train()
-        loss = torch.zeros(())
+        total, steps = torch.zeros((), device=self.device), 0
         for i in range(0, len(x) - batch_size + 1, batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(net(xb), yb)
             loss.backward()
             opt.step()
-        return float(loss.detach())
+            total += loss.detach()
+            steps += 1
+        return float(total) / max(steps, 1)  # the epoch mean, as Keras' fit reports it
 
     def predict(self, net: nn.Module, x: torch.Tensor) -> np.ndarray:
         net.eval()
@@ -93,6 +97,21 @@ class TorchAdapter:
         if out.ndim == 4:  # dense outputs NCHW -> NHWC, the layout metrics read
             out = out.permute(0, 2, 3, 1)
         return out.cpu().numpy()
+
+    def flops_per_sample(self, net: nn.Module, x_one: torch.Tensor) -> tuple[int, list[str]]:
+        from twinbench.measure.flops import torch_flops
+
+        return torch_flops(net, x_one), []
+
+    def gemm(self, n: int) -> tuple[Callable[[], object], int]:
+        """One fp32 n x n matrix product through the framework's own math library."""
+        a, b = torch.randn(n, n, device=self.device), torch.randn(n, n, device=self.device)
+        return (lambda: torch.mm(a, b)), 2 * n**3
+
+    def stream(self, n_floats: int) -> tuple[Callable[[], object], int]:
+        """An elementwise pass over a large array: bytes read + written per call."""
+        a = torch.ones(n_floats, device=self.device)
+        return (lambda: torch.mul(a, 1.0001)), 2 * 4 * n_floats
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
