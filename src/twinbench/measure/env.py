@@ -52,6 +52,14 @@ def git_revision() -> str:
     return "unknown"
 
 
+def cpu_governor() -> str:
+    """Frequency scaling policy; anything but "performance" lets clock speed drift mid-study."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return "not readable here"
+
+
 def fingerprint() -> dict[str, object]:
     return {
         "twinbench": twinbench.__version__,
@@ -62,5 +70,6 @@ def fingerprint() -> dict[str, object]:
         "cores": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "thread_env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
+        "cpu_governor": cpu_governor(),
         "executable": sys.executable,
     }
