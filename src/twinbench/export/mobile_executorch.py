@@ -75,7 +75,9 @@ def _delegation(edge: Any) -> dict[str, int]:
         info = get_delegation_info(edge.exported_program().graph_module)
         return {"delegated_subgraphs": int(info.num_delegated_subgraphs),
                 "delegated_nodes": int(info.num_delegated_nodes),
-                "non_delegated_nodes": int(info.num_non_delegated_nodes)}
+                "non_delegated_nodes": int(info.num_non_delegated_nodes),
+                "non_delegated_ops": {op: int(b.non_delegated) for op, b in
+                                      info.delegation_by_operator.items() if b.non_delegated}}
     except Exception as exc:  # a bonus figure: never lose the export for it
         return {"delegation_error": f"{type(exc).__name__}: {exc}"[:200]}
 
