@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator, Mapping
 import keras
 import numpy as np
 
+from twinbench.frameworks.canonical import check_fits
+
 SEP = "-"  # stands for "." of the torch module path inside Keras layer names
 
 Relayout = Callable[[np.ndarray], np.ndarray]
@@ -177,30 +179,6 @@ def _all_entries(model: keras.layers.Layer) -> dict[str, list[_Piece]]:
     return out
 
 
-def _check_fits(
-    expected: Mapping[str, tuple[int, ...]], weights: Mapping[str, np.ndarray]
-) -> None:
-    """Raise ``ValueError`` naming every missing, unexpected and mis-shaped key."""
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    misshaped = sorted(
-        f"{k} got {tuple(np.shape(weights[k]))} want {tuple(expected[k])}"
-        for k in set(expected) & set(weights)
-        if tuple(np.shape(weights[k])) != tuple(expected[k])
-    )
-    problems = [
-        f"{label}: {', '.join(keys)}"
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("mis-shaped", misshaped),
-        )
-        if keys
-    ]
-    if problems:
-        raise ValueError("canonical weights do not fit the model; " + "; ".join(problems))
-
-
 def to_canonical(model: keras.layers.Layer) -> dict[str, np.ndarray]:
     """Export every weight under its canonical (PyTorch) name and layout, as float32."""
     return {
@@ -219,7 +197,7 @@ def from_canonical(model: keras.layers.Layer, weights: Mapping[str, np.ndarray])
         for key, pieces in entries.items()
     }
     expected = {key: (sum(s[0] for s in shapes), *shapes[0][1:]) for key, shapes in rows.items()}
-    _check_fits(expected, weights)
+    check_fits(expected, weights)
     for key, pieces in entries.items():
         w = np.asarray(weights[key], np.float32)
         blocks = np.split(w, np.cumsum([s[0] for s in rows[key]])[:-1], axis=0)

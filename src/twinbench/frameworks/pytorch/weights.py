@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from twinbench.frameworks.canonical import check_fits
+
 # BatchNorm's step counter: framework bookkeeping, not a weight (Keras has no equivalent).
 _SKIP_SUFFIX = "num_batches_tracked"
 
@@ -33,34 +35,10 @@ def to_canonical(model: nn.Module) -> dict[str, np.ndarray]:
     }
 
 
-def _check_fits(
-    expected: Mapping[str, tuple[int, ...]], weights: Mapping[str, np.ndarray]
-) -> None:
-    """Raise ``ValueError`` naming every missing, unexpected and mis-shaped key."""
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    misshaped = sorted(
-        f"{k} got {tuple(np.shape(weights[k]))} want {tuple(expected[k])}"
-        for k in set(expected) & set(weights)
-        if tuple(np.shape(weights[k])) != tuple(expected[k])
-    )
-    problems = [
-        f"{label}: {', '.join(keys)}"
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("mis-shaped", misshaped),
-        )
-        if keys
-    ]
-    if problems:
-        raise ValueError("canonical weights do not fit the model; " + "; ".join(problems))
-
-
 def from_canonical(model: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
     """Load canonical weights in place; validate everything before touching the model."""
     state = model.state_dict()
-    _check_fits(
+    check_fits(
         {k: tuple(v.shape) for k, v in state.items() if _is_canonical(k)}, weights
     )
     new_state = {
