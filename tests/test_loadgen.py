@@ -76,7 +76,11 @@ def test_calibration_makes_a_sample_last_long_enough():
 
 @pytest.mark.parametrize("which", ["torch", "keras"])
 def test_twinbench_timer_agrees_with_the_frameworks_own(which):
-    """Within 5%, best of three tries: tolerant of a noisy machine, still able to fail."""
+    """Within 5%, best of three tries: tolerant of a noisy machine, still able to fail.
+
+    The clocks run interleaved in one process (twinbench.measure.validate), so load that comes
+    and goes during the test slows both sides alike; the agreement is the median round ratio.
+    """
     diffs = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-m", "twinbench.measure.validate", which],
@@ -84,7 +88,8 @@ def test_twinbench_timer_agrees_with_the_frameworks_own(which):
                              env={"OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
                                   "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"})
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        diffs.append(abs(r["twinbench_ms"] / r["reference_ms"] - 1))
+        assert r["twinbench_ms"] > 0 and r["reference_ms"] > 0
+        diffs.append(abs(r["ratio"] - 1))
         if diffs[-1] <= 0.05:
             break
     assert min(diffs) <= 0.05, diffs
