@@ -27,18 +27,18 @@ def _records(out: Path) -> list[dict]:
 
 def test_ten_worker_faults_each_recorded_with_its_cause(cli, tmp_path):
     out = tmp_path / "faults"
-    faults = ("crash:startup#1,hang:startup#2,segv:infer#1,oom:infer#2,exit:memory#1,"
+    faults = ("crash:accuracy#1,hang:accuracy#2,segv:infer#1,oom:infer#2,exit:memory#1,"
               "noresult:memory#2,error:train#1")
-    r = cli(*TINY, "--scenario", "startup,infer,memory,train", "--processes", "2",
+    r = cli(*TINY, "--scenario", "accuracy,infer,memory,train", "--processes", "2",
             "--timeout", "40", "--memory-limit", "1500", "--out", str(out),
             env={"TWINBENCH_INJECT_FAULT": faults})
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
     failed = {x["job_id"].rsplit("/", 1)[1]: x["error"] for x in _records(out)
               if x["status"] == "failed"}
-    assert set(failed) == {"startup#1", "startup#2", "infer#1", "infer#2", "memory#1",
+    assert set(failed) == {"accuracy#1", "accuracy#2", "infer#1", "infer#2", "memory#1",
                            "memory#2", "train#1"}
-    assert failed["startup#1"].startswith("worker killed by signal SIGABRT")
-    assert failed["startup#2"].startswith("timed out after 40 s")
+    assert failed["accuracy#1"].startswith("worker killed by signal SIGABRT")
+    assert failed["accuracy#2"].startswith("timed out after 40 s")
     assert failed["infer#1"].startswith("worker killed by signal SIGSEGV")
     assert failed["infer#2"].startswith("out of memory: worker used")
     assert "over the limit of 1500 MiB" in failed["infer#2"]
@@ -101,7 +101,8 @@ def _resume_and_check(cli, out: Path, before: int) -> None:
     with sqlite3.connect(out / "results.sqlite") as c:
         jobs = [row[0] for row in c.execute("SELECT job_id FROM jobs")]
         runs = c.execute("SELECT count(*) FROM runs").fetchone()[0]
-    assert len(jobs) == len(set(jobs)) == 5 and runs == 1  # 1 ceiling + 4 scenarios, once each
+    # 1 ceiling + startup (memory rides on it) + accuracy + train, once each
+    assert len(jobs) == len(set(jobs)) == 4 and runs == 1
     recs = _records(out)
     keys = [(x["job_id"], x["metric"]) for x in recs]
     assert len(keys) == len(set(keys))  # nothing duplicated
@@ -121,7 +122,7 @@ def test_ctrl_c_then_resume_runs_only_the_missing_jobs(cli, tmp_path):
     assert len(stderr.strip().splitlines()) == 1
     with sqlite3.connect(out / "results.sqlite") as c:
         before = c.execute("SELECT count(*) FROM jobs").fetchone()[0]
-    assert 2 <= before < 5
+    assert 2 <= before < 4
     assert not list((out / "jobs").glob("*.pid"))  # the running worker was killed
     _resume_and_check(cli, out, before)
 
@@ -145,7 +146,7 @@ def test_results_disk_full_stops_with_one_line_and_keeps_finished_jobs(tmp_path)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (45_000, 45_000))
 
-    p = _start([*TINY, "--scenario", "startup,memory", "--no-parity", "--out", str(out)],
+    p = _start([*TINY, "--scenario", "memory,accuracy", "--no-parity", "--out", str(out)],
                preexec_fn=small_disk)
     stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 1, stdout[-2000:] + stderr[-2000:]

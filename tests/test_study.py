@@ -15,7 +15,7 @@ def test_quick_preset_is_valid_and_plans_parity_first():
     jobs = plan(study)
     scenarios = [j.scenario for j in jobs]
     assert scenarios[:4] == ["ceiling", "ceiling", "parity", "parity"]
-    assert len(jobs) == 2 + 2 + 2 * 5
+    assert len(jobs) == 2 + 2 + 2 * 4  # memory rides on startup's cold worker
     keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.task != "machine"
                    and j.scenario != "parity"]
     assert all(j.needs == "image-classification/resnet/keras-tf/parity" for j in keras_timed)
@@ -40,6 +40,25 @@ def test_processes_repeat_timed_jobs_interleaved_across_frameworks():
     assert [j.job_id.rsplit("/", 1)[1] for j in timed] == ["train#1", "train#1", "train#2",
                                                             "train#2", "train#3", "train#3"]
     assert [j.framework for j in timed[:2]] == ["pytorch", "keras-tf"]
+
+
+def test_memory_rides_on_the_startup_job_only_when_both_are_selected():
+    both = plan(load_study(preset="quick", overrides={"scenarios": ["memory", "startup"]}))
+    cold = [j for j in both if j.framework == "pytorch" and j.scenario != "parity"]
+    assert [(j.scenario, j.also) for j in cold] == [("startup", ("memory",))]
+    assert cold[0].scenarios == ("startup", "memory")
+    alone = plan(load_study(preset="quick", overrides={"scenarios": ["memory"]}))
+    assert [(j.scenario, j.also) for j in alone if j.framework == "pytorch"
+            and j.scenario != "parity"] == [("memory", ())]
+
+
+def test_job_round_trips_through_json_with_its_riders():
+    import json
+
+    from twinbench.plan import Job
+
+    job = next(j for j in plan(load_study(preset="quick")) if j.also)
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
 
 
 def test_no_ceiling_without_a_throughput_scenario():

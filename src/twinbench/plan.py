@@ -16,6 +16,10 @@ from twinbench.zoo import MODELS
 REFERENCE = "pytorch"
 # Scenarios whose records are throughputs, expressed against the measured machine ceiling.
 THROUGHPUT = {"train", "infer", "server"}
+# Scenarios measured from the same cold worker: when both are selected, the first one's job also
+# records the second's figures (a Keras worker costs seconds of import and tracing; paying that
+# twice for one cold start is waste). Keys ride on the value's job.
+RIDES_ON = {"memory": "startup"}
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,18 @@ class Job:
     settings: dict[str, Any] = field(default_factory=dict)  # the study, as plain data
     needs: str | None = None  # a parity job that must pass first
     process: int = 0  # which repeat of a measurement (several worker processes)
+    also: tuple[str, ...] = ()  # further scenarios this job's worker records (see RIDES_ON)
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        return (self.scenario, *self.also)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
-        return cls(**d)
+        return cls(**{**d, "also": tuple(d.get("also", ()))})
 
 
 def plan(study: Study) -> list[Job]:
@@ -58,12 +67,17 @@ def plan(study: Study) -> list[Job]:
                     pid = f"{base}/{fw}/parity"
                     parity_ids[fw] = pid
                     jobs.append(Job(pid, task, model, fw, "parity", study.size, settings, ref))
+        riders = {sc: host for sc, host in RIDES_ON.items()
+                  if sc in study.scenarios and host in study.scenarios}
         for fw in study.frameworks:
             for sc in study.scenarios:
+                if sc in riders:
+                    continue
+                also = tuple(r for r, host in riders.items() if host == sc)
                 for p in range(study.processes):
                     suffix = f"#{p + 1}" if study.processes > 1 else ""
                     timed.append(Job(f"{base}/{fw}/{sc}{suffix}", task, model, fw, sc,
-                                     study.size, settings, parity_ids.get(fw), p))
+                                     study.size, settings, parity_ids.get(fw), p, also))
     # Interleave repeats (all frameworks' #1, then #2 ...) so slow drift on the machine is
     # spread over every framework instead of landing on one.
     timed.sort(key=lambda j: j.process)

@@ -183,8 +183,9 @@ class LocalRunner:
         return Record(**base)
 
     def failed(self, job: Job, error: str, wall_s: float, status: str = "failed") -> JobOutcome:
-        rec = self._record(job, metric="job", unit="", value=None, status="failed", error=error)
-        return JobOutcome(job, status, wall_s, [rec], error)
+        recs = [self._record(job, scenario=sc, metric="job", unit="", value=None,
+                             status="failed", error=error) for sc in job.scenarios]
+        return JobOutcome(job, status, wall_s, recs, error)
 
     def run_one(self, job: Job) -> JobOutcome:
         slug = job.job_id.replace("/", "__")
@@ -220,7 +221,8 @@ class LocalRunner:
         payload = json.loads(out_path.read_text())
         records = [
             self._record(job, backend=payload["backend"], env=payload["env"],
-                         knobs=payload.get("knobs", {}), **m)
+                         knobs=payload.get("knobs", {}),
+                         **{k: v for k, v in m.items() if v is not None or k != "scenario"})
             for m in payload["measurements"]
         ]
         load = meter.fractions()

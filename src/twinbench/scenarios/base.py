@@ -36,9 +36,19 @@ class Measurement:
     dataset: str | None = None
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    scenario: str | None = None  # default: the job's; set when a job records for two (RIDES_ON)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Failed(Measurement):
+    """A part of a job that did not work (one export route, one runtime): a record with status
+    "failed" and its reason, while the job's other measurements stand."""
+
+    status: str = "failed"
+    error: str | None = None
 
 
 def from_samples(metric: str, unit: str, samples: list[float], better: str,
