@@ -15,7 +15,6 @@ status "failed" and the converter's or runtime's error in one line; the other ro
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from twinbench.export.mobile_runtime import RUNTIMES, RuntimeFailure, native_libs, run_artifact
-from twinbench.scenarios.base import Context, Measurement, from_samples, percentile_of
+from twinbench.scenarios.base import Context, Failed, Measurement, from_samples, percentile_of
 from twinbench.tasks.datasets import epoch_order
 
 # framework id -> its export module (same functions in each); others get a not-applicable record
@@ -41,14 +40,6 @@ NOT_APPLICABLE: dict[str, str] = {
 }
 TITLES = {"litert": "LiteRT", "executorch": "ExecuTorch"}
 FP32_TOLERANCE = 1e-3  # max |runtime - framework| on the outputs, fp32 on both sides
-
-
-@dataclass
-class Failed(Measurement):
-    """A route that did not export or run: a record with status "failed" and its reason."""
-
-    status: str = "failed"
-    error: str | None = None
 
 
 def one_line(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ import gzip
 import json
 import shutil
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +22,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from twinbench.export.web_convert import EXPORTS, ConversionError, WebModel
-from twinbench.scenarios.base import Context, Measurement, from_samples, percentile_of
+from twinbench.scenarios.base import Context, Failed, Measurement, from_samples, percentile_of
 from twinbench.web import runtimes as web
 from twinbench.web.browser import Browser, BrowserUnavailable, check_chromium
 from twinbench.web.runtimes import PAGES, Runtime, Variant
@@ -31,14 +30,6 @@ from twinbench.web.server import StaticServer
 
 N_INPUTS = 4  # batch-1 inputs whose outputs are compared (LiteRT models are fixed at batch 1)
 TOLERANCE = 1e-3  # max |browser - framework| on the logits, fp32 on both sides
-
-
-@dataclass
-class Failed(Measurement):
-    """A variant that did not run: becomes a record with status "failed" and its reason."""
-
-    status: str = "failed"
-    error: str | None = None
 
 
 def _one_line(exc: BaseException) -> str:
