@@ -254,3 +254,23 @@ def test_report_json_figures_parse_after_unescaping():
         fig = json.loads(text)  # \\u003c escapes are valid JSON
         assert fig["data"] and all(t["type"] == "bar" for t in fig["data"])
     assert re.search(r"error_y", figs[0][1])
+
+
+def test_c2_and_c3_compare_statement_counts_against_pytorch():
+    from twinbench.brevity import CATEGORIES, Count
+
+    def count(model: str, style: str, n: int) -> Count:
+        c = Count(model, style)
+        c.statements = {**dict.fromkeys(CATEGORIES, 0), "model": n, "export": 99}
+        return c
+
+    counts = [count("resnet", "pytorch", 100), count("resnet", "keras", 85),
+              count("unet", "pytorch", 100), count("unet", "keras", 95),
+              count("resnet", "lightning", 90)]
+    by = {c.id: c for c in assess([], counts)}
+    assert by["C2"].verdict == CONFIRMED  # 180 of 200 statements: exactly the 90% limit
+    assert "over 2 twin families" in by["C2"].summary and "(180 vs 200)" in by["C2"].summary
+    assert by["C3"].verdict == REFUTED and "(90 vs 100)" in by["C3"].summary  # > 80%
+    only_pt = {c.id: c for c in assess([], [count("resnet", "pytorch", 100)])}
+    assert only_pt["C2"].verdict == NOT_MEASURED and "no twin family" in only_pt["C2"].summary
+    assert "no Lightning twin" in only_pt["C3"].summary

@@ -153,45 +153,46 @@ def _count_line(c: Any) -> str:
             f"CC {c.cc} (model+training+data+inference; static, radon/tokenize)")
 
 
-def c2(ev: Evidence) -> ClaimResult:
-    got = _brevity(ev, "C2", "Keras implementations come out shorter than PyTorch ones.")
+def _shorter_than_pytorch(
+    ev: Evidence, claim_id: str, claim: str, style: str, limit: float, none_msg: str,
+    summary: Callable[[float, int, int, int], str],  # (ratio, style's, PyTorch's, families)
+) -> ClaimResult:
+    """Statements of ``style`` against PyTorch's, summed over the twin families both have."""
+    got = _brevity(ev, claim_id, claim)
     if isinstance(got, ClaimResult):
         return got
     res, by = got
-    models = sorted(set(by.get("pytorch", {})) & set(by.get("keras", {})))
+    models = sorted(set(by.get("pytorch", {})) & set(by.get(style, {})))
     if not models:
-        res.summary = "no twin family has both a PyTorch and a Keras file"
+        res.summary = none_msg
         return res
     pt = sum(by["pytorch"][m].core_statements for m in models)
-    kr = sum(by["keras"][m].core_statements for m in models)
-    res.evidence = [_count_line(by[s][m]) for m in models for s in ("pytorch", "keras")]
-    ratio = kr / pt
-    res.verdict = CONFIRMED if ratio <= SHORTER else REFUTED
-    res.summary = (f"over {len(models)} twin families Keras needs {ratio:.0%} of PyTorch's "
-                   f"statements ({kr} vs {pt}); 'shorter' means ≤ {SHORTER:.0%}")
+    other = sum(by[style][m].core_statements for m in models)
+    res.evidence = [_count_line(by[s][m]) for m in models for s in ("pytorch", style)]
+    ratio = other / pt
+    res.verdict = CONFIRMED if ratio <= limit else REFUTED
+    res.summary = summary(ratio, other, pt, len(models))
     res.missing = ""
     return res
+
+
+def c2(ev: Evidence) -> ClaimResult:
+    return _shorter_than_pytorch(
+        ev, "C2", "Keras implementations come out shorter than PyTorch ones.", "keras", SHORTER,
+        "no twin family has both a PyTorch and a Keras file",
+        lambda ratio, kr, pt, n: (
+            f"over {n} twin families Keras needs {ratio:.0%} of PyTorch's statements "
+            f"({kr} vs {pt}); 'shorter' means ≤ {SHORTER:.0%}"))
 
 
 def c3(ev: Evidence) -> ClaimResult:
-    got = _brevity(ev, "C3", "PyTorch Lightning makes PyTorch code much shorter, as Keras does.")
-    if isinstance(got, ClaimResult):
-        return got
-    res, by = got
-    models = sorted(set(by.get("pytorch", {})) & set(by.get("lightning", {})))
-    if not models:
-        res.summary = "no Lightning twin (frameworks/lightning/adapter.py) in this checkout"
-        return res
-    pt = sum(by["pytorch"][m].core_statements for m in models)
-    lt = sum(by["lightning"][m].core_statements for m in models)
-    res.evidence = [_count_line(by[s][m]) for m in models for s in ("pytorch", "lightning")]
-    ratio = lt / pt
-    res.verdict = CONFIRMED if ratio <= MUCH_SHORTER else REFUTED
-    res.summary = (f"Lightning needs {ratio:.0%} of plain PyTorch's statements ({lt} vs {pt}); "
-                   f"'much shorter' means ≤ {MUCH_SHORTER:.0%}. The model code is the same "
-                   "nn.Module: Lightning moves the loop, it does not remove it")
-    res.missing = ""
-    return res
+    return _shorter_than_pytorch(
+        ev, "C3", "PyTorch Lightning makes PyTorch code much shorter, as Keras does.", "lightning",
+        MUCH_SHORTER, "no Lightning twin (frameworks/lightning/adapter.py) in this checkout",
+        lambda ratio, lt, pt, _n: (
+            f"Lightning needs {ratio:.0%} of plain PyTorch's statements ({lt} vs {pt}); "
+            f"'much shorter' means ≤ {MUCH_SHORTER:.0%}. The model code is the same "
+            "nn.Module: Lightning moves the loop, it does not remove it"))
 
 
 def c4(ev: Evidence) -> ClaimResult:
