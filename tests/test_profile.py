@@ -168,6 +168,24 @@ def test_profile_view_draws_bars_and_lists_unknown_ops() -> None:
     assert "Perfetto: x" in text
 
 
+def test_report_html_gets_one_stacked_profile_figure_per_phase() -> None:
+    import json
+
+    from twinbench.report.charts import scenario_figures
+
+    recs = [_record(fw, f"{ph}/{c}", v) for fw in ("pytorch", "keras-tf") for ph in ("train",
+            "infer") for c, v in (("convolution", 6.0), ("overhead", 2.0), ("pooling", 0.0))]
+    recs.append(_record("keras-tf", "train/step_time_profiled", 8.0))
+    figs = dict(scenario_figures(recs))
+    profile = {t: json.loads(f) for t, f in figs.items() if t.startswith("profile")}
+    assert len(profile) == 2 and len(figs) == 2  # no per-category panels besides them
+    fig = profile["profile · where a training step goes · image-classification · resnet"]
+    assert fig["layout"]["barmode"] == "stack"
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["convolution", "framework overhead/idle"]  # empty categories left out
+    assert fig["data"][0]["x"] == ["pytorch", "keras-tf"] and fig["data"][0]["y"] == [6.0, 6.0]
+
+
 # --- the real scenario, one framework per process -------------------------------------------
 
 _WORKER = textwrap.dedent("""

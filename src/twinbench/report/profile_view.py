@@ -1,8 +1,10 @@
-"""Terminal stacked bars for the profile scenario: where each framework's step goes.
+"""Stacked bars for the profile scenario: where each framework's step goes.
 
 One bar per framework and phase (train, infer), split by category share of the profiled step,
-with the profiled ms/step and the profiler's own overhead beside it. The generic tables above
-still carry every number; this view is for seeing the shape at a glance.
+with the profiled ms/step and the profiler's own overhead beside it: in the terminal
+(``print_profiles``) and as plotly figures for report.html (``profile_figures``, ms per step
+per category, stacked). The generic tables still carry every number; this view is for seeing
+the shape at a glance.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ STYLES = {
     "loss": "red", "optimizer": "bright_magenta", "data_movement": "blue",
     "overhead": "grey50", UNKNOWN: "bright_red",
 }
+# the same hues for report.html (plotly reads CSS colours)
+HTML_COLORS = {
+    "convolution": "#4169e1", "matmul": "#00bcd4", "attention": "#c2185b",
+    "normalisation": "#2e7d32", "activation": "#f9a825", "pooling": "#8bc34a",
+    "loss": "#d32f2f", "optimizer": "#ab47bc", "data_movement": "#1565c0",
+    "overhead": "#9e9e9e", UNKNOWN: "#ff1744",
+}
 WIDTH = 48
 PHASES = {"train": "a training step", "infer": "a predict call"}
 
@@ -38,16 +47,45 @@ def _segments(shares: dict[str, float], width: int) -> list[tuple[str, int]]:
     return [(c, cells[c]) for c in ORDER if cells.get(c)]
 
 
-def print_profiles(records: list[Record], console: Console) -> None:
-    recs = [r for r in records if r.scenario == "profile" and r.status == "ok"
+def _profile_records(records: list[Record]) -> list[Record]:
+    return [r for r in records if r.scenario == "profile" and r.status == "ok"
             and r.value is not None and "/" in r.metric]
-    if not recs:
-        return
+
+
+def _by_phase(recs: list[Record]) -> list[tuple[tuple, dict[str, dict[str, Record]]]]:
+    """((task, model, phase), {framework: {category or metric: record}}), sorted."""
     cells: dict[tuple, dict[str, dict[str, Record]]] = defaultdict(lambda: defaultdict(dict))
     for r in recs:
         phase, name = r.metric.split("/", 1)
         cells[(r.task, r.model, phase)][r.framework][name] = r
-    for (task, model, phase), by_fw in sorted(cells.items(), key=lambda kv: kv[0]):
+    return sorted(cells.items(), key=lambda kv: kv[0])
+
+
+def profile_figures(records: list[Record]) -> list[tuple[str, dict]]:
+    """(title, plotly figure dict) per task x model x phase: ms per step, stacked by category."""
+    out = []
+    for (task, model, phase), by_fw in _by_phase(_profile_records(records)):
+        fws = list(by_fw)
+        data = []
+        for c in ORDER:
+            ys = [by_fw[f][c].value if c in by_fw[f] else 0.0 for f in fws]
+            if any(ys):
+                data.append({"type": "bar", "name": LABELS[c], "x": fws, "y": ys,
+                             "marker": {"color": HTML_COLORS[c]},
+                             "hovertemplate": f"{LABELS[c]}: %{{y:.3g}} ms<extra>%{{x}}</extra>"})
+        title = f"profile · where {PHASES.get(phase, phase)} goes · {task} · {model}"
+        layout = {"title": {"text": title, "x": 0}, "barmode": "stack", "height": 380,
+                  "yaxis": {"title": {"text": "ms per step (profiled)"}, "gridcolor": "#eee"},
+                  "plot_bgcolor": "white", "margin": {"t": 60, "l": 60, "r": 20, "b": 40}}
+        out.append((title, {"data": data, "layout": layout}))
+    return out
+
+
+def print_profiles(records: list[Record], console: Console) -> None:
+    recs = _profile_records(records)
+    if not recs:
+        return
+    for (task, model, phase), by_fw in _by_phase(recs):
         console.print(f"[bold]Where {PHASES.get(phase, phase)} goes[/bold] · {task} · {model} "
                       "[dim](share of the profiled time per step)[/dim]")
         pad = max(len(f) for f in by_fw)
