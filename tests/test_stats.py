@@ -32,6 +32,27 @@ def test_mad_of_normal_estimates_sigma():
     assert mad(np.random.default_rng(3).normal(0, 2.0, 20000)) == pytest.approx(2.0, rel=0.05)
 
 
+def test_numpy_mad_equals_scipys():
+    from scipy.stats import median_abs_deviation
+
+    x = np.random.default_rng(7).exponential(3.0, 101)
+    assert mad(x) == pytest.approx(median_abs_deviation(x, scale="normal"), rel=1e-12)
+
+
+def test_worker_measurements_leave_the_interval_to_the_orchestrator():
+    from twinbench.runner.local import _with_interval
+    from twinbench.scenarios.base import from_samples, percentile_of
+
+    x = list(np.random.default_rng(8).normal(50.0, 5.0, 200))
+    med, p99 = from_samples("latency_p50", "ms", x, "lower"), percentile_of("latency_p99", x, 99)
+    assert med.ci95 is None and (med.ci_of, p99.ci_of) == ("median", "p99")
+    rec_med, rec_p99 = _with_interval(med.to_dict()), _with_interval(p99.to_dict())
+    assert "ci_of" not in rec_med and "scenario" not in rec_med
+    assert rec_med["ci95"][0] <= med.value <= rec_med["ci95"][1]
+    assert rec_p99["ci95"][0] <= p99.value <= rec_p99["ci95"][1]
+    assert rec_p99["ci95"][0] > rec_med["ci95"][1]  # the p99's interval, not the median's
+
+
 def test_identical_samples_are_not_significant():
     c = compare([5.0] * 10, [5.0] * 10)
     assert c.ratio == 1.0 and c.significant is False and c.ratio_ci95 == (1.0, 1.0)

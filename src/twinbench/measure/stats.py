@@ -3,6 +3,10 @@ significance-tested comparisons between frameworks.
 
 A number without its uncertainty is not shown as a verdict (fairness rule 5), so every timed
 quantity goes through :func:`summarize`, and every pair of frameworks through :func:`compare`.
+
+``scipy.stats`` is imported where an interval or a test is computed, not at module import:
+workers import this module for medians and warnings, and leave the bootstrap to the
+orchestrator (:func:`interval`), so no worker pays scipy.stats' import (about a second here).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 CV_WARN = 0.10
 OUTLIER_MADS = 5.0  # a min/max this many scaled MADs from the median is "extreme"
@@ -41,9 +44,17 @@ class Comparison:
     significant: bool | None  # None: too few samples to test
 
 
+NORMAL_MAD_SCALE = 1.482602218505602  # 1 / Phi^-1(3/4), scipy's median_abs_deviation "normal"
+
+
 def mad(x: np.ndarray) -> float:
-    """Median absolute deviation, scaled to estimate the standard deviation of normal data."""
-    return float(stats.median_abs_deviation(x, scale="normal")) if x.size else 0.0
+    """Median absolute deviation, scaled to estimate the standard deviation of normal data.
+
+    Equal to ``scipy.stats.median_abs_deviation(x, scale="normal")`` (a test checks), in numpy
+    so that workers need not import scipy.stats.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.median(np.abs(x - np.median(x))) * NORMAL_MAD_SCALE) if x.size else 0.0
 
 
 def bootstrap_ci(
@@ -58,6 +69,8 @@ def bootstrap_ci(
         return None
     if np.all(samples == samples[0]):
         return (float(samples[0]), float(samples[0]))
+    from scipy import stats
+
     res = stats.bootstrap(
         (samples,), statistic, confidence_level=0.95, n_resamples=N_RESAMPLES,
         method="percentile", rng=np.random.default_rng(seed),
@@ -107,13 +120,25 @@ def stability_warnings(x: np.ndarray, seconds: Sequence[float] | None = None) ->
 
 
 def summarize(samples: Sequence[float] | np.ndarray,
-              seconds: Sequence[float] | None = None) -> Summary:
-    """Median, bootstrap interval, MAD and warnings; ``seconds`` are the raw sample durations."""
+              seconds: Sequence[float] | None = None, with_ci: bool = True) -> Summary:
+    """Median, bootstrap interval, MAD and warnings; ``seconds`` are the raw sample durations.
+
+    ``with_ci=False`` leaves the interval out (None), for a worker whose orchestrator adds it.
+    """
     x = np.asarray(samples, dtype=np.float64)
     if x.size == 0:
         raise ValueError("no samples to summarize")
-    return Summary(float(np.median(x)), bootstrap_ci(x), int(x.size), mad(x),
-                   stability_warnings(x, seconds))
+    return Summary(float(np.median(x)), bootstrap_ci(x) if with_ci else None, int(x.size),
+                   mad(x), stability_warnings(x, seconds))
+
+
+def interval(samples: Sequence[float], of: str) -> tuple[float, float] | None:
+    """Bootstrap 95% interval of ``of``: "median", or a percentile such as "p99"."""
+    if of == "median":
+        return bootstrap_ci(np.asarray(samples))
+    q = float(of.removeprefix("p"))
+    return bootstrap_ci(np.asarray(samples),
+                        statistic=lambda a, axis=-1: np.percentile(a, q, axis=axis))
 
 
 def compare(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Comparison:
@@ -122,6 +147,8 @@ def compare(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Comparison
     ratio = float(np.median(xa) / np.median(xb))
     if xa.size < 3 or xb.size < 3:
         return Comparison(ratio, None, None, None)
+    from scipy import stats
+
     p = float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
     if np.all(xa == xa[0]) and np.all(xb == xb[0]):
         ci = (ratio, ratio)

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from twinbench.frameworks.base import FRAMEWORKS
+from twinbench.measure.stats import interval
 from twinbench.plan import Job
 from twinbench.results.schema import Record
 from twinbench.results.store import Store
@@ -167,6 +168,15 @@ def _describe_exit(rc: int) -> str:
     return f"worker exited with code {rc}"
 
 
+def _with_interval(m: dict) -> dict:
+    """A worker's measurement as record fields: its pending interval bootstrapped here."""
+    m = {k: v for k, v in m.items() if v is not None or k != "scenario"}
+    of = m.pop("ci_of", None)
+    if of and m.get("ci95") is None and m.get("samples"):
+        m["ci95"] = interval(m["samples"], of)
+    return m
+
+
 class LocalRunner:
     def __init__(self, study: Study, outdir: Path, store: Store, run_id: str) -> None:
         self.study, self.outdir, self.store, self.run_id = study, outdir, store, run_id
@@ -221,8 +231,7 @@ class LocalRunner:
         payload = json.loads(out_path.read_text())
         records = [
             self._record(job, backend=payload["backend"], env=payload["env"],
-                         knobs=payload.get("knobs", {}),
-                         **{k: v for k, v in m.items() if v is not None or k != "scenario"})
+                         knobs=payload.get("knobs", {}), **_with_interval(m))
             for m in payload["measurements"]
         ]
         load = meter.fractions()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from twinbench.measure.stats import bootstrap_ci, summarize
+from twinbench.measure.stats import summarize
 from twinbench.plan import Job
 from twinbench.study import Study
 from twinbench.tasks import TASKS, TaskSpec, task_module
@@ -37,6 +37,9 @@ class Measurement:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     scenario: str | None = None  # default: the job's; set when a job records for two (RIDES_ON)
+    # what ``ci95`` is to be the interval of ("median", "p99"): the orchestrator bootstraps it
+    # from ``samples`` (runner/local.py), so workers never import scipy.stats
+    ci_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,24 +57,24 @@ class Failed(Measurement):
 def from_samples(metric: str, unit: str, samples: list[float], better: str,
                  warmups: list[float] | None = None, seconds: list[float] | None = None,
                  **kw: Any) -> Measurement:
-    """Median of raw samples with its bootstrap interval and stability warnings.
+    """Median of raw samples and stability warnings; the orchestrator adds the interval.
 
     ``seconds`` are the raw durations behind the samples, checked against the clock resolution.
     """
-    s = summarize(samples, seconds)
+    s = summarize(samples, seconds, with_ci=False)
     return Measurement(metric, unit, s.median, better, list(map(float, samples)),
-                       list(map(float, warmups or [])), s.ci95, warnings=s.warnings, **kw)
+                       list(map(float, warmups or [])), warnings=s.warnings, ci_of="median",
+                       **kw)
 
 
 def percentile_of(metric: str, samples: list[float], q: float, unit: str = "ms",
                   **kw: Any) -> Measurement:
-    """A tail percentile with a bootstrap interval of that percentile."""
+    """A tail percentile; the orchestrator adds a bootstrap interval of that percentile."""
     x = np.asarray(samples, dtype=np.float64)
-    ci = bootstrap_ci(x, statistic=lambda a, axis=-1: np.percentile(a, q, axis=axis))
     warn = [] if x.size >= 100 / (100 - q) * 10 else [
         f"p{q:g} from only {x.size} samples: the tail is poorly resolved"]
     return Measurement(metric, unit, float(np.percentile(x, q)), "lower", list(map(float, x)),
-                       ci95=ci, warnings=warn, **kw)
+                       warnings=warn, ci_of=f"p{q:g}", **kw)
 
 
 def with_flops(ctx: Context, net: Any, ds: Any, m: Measurement, factor: int) -> None:
