@@ -13,13 +13,19 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
 def _run(preset: str, out: Path) -> dict[tuple, dict]:
+    t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "twinbench.cli", "run", "--preset", preset, "--out",
                     str(out)], check=False, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
     recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    other = max((r["env"].get("other_cpu_load") or 0.0 for r in recs), default=0.0)
+    print(f"run {out.name}: {wall:.0f} s wall, other processes took up to {other:.0%} of the CPU "
+          "during a job")
     return {(r["framework"], r["scenario"], r["metric"]): r for r in recs
             if r["status"] == "ok" and r["ci95"] and r["value"] is not None}
 
