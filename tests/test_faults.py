@@ -169,3 +169,20 @@ def test_workers_get_a_minimal_environment(monkeypatch):
     assert env["KERAS_BACKEND"] == "tensorflow" and env["HF_HUB_OFFLINE"] == "1"
     assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "3"
     assert env["CUDA_VISIBLE_DEVICES"] == "" and "PATH" in env
+
+
+def test_a_failing_prelude_is_its_own_failed_record_and_the_host_still_runs():
+    from types import SimpleNamespace
+
+    from twinbench.plan import plan
+    from twinbench.runner.local import _with_interval
+    from twinbench.runner.worker import _prelude
+    from twinbench.study import load_study
+
+    ctx = SimpleNamespace(adapter=None, progress=lambda msg: None)  # no adapter: gemm() fails
+    (m,) = _prelude("ceiling", ctx)
+    assert m.scenario == "ceiling" and m.status == "failed" and m.value is None
+    assert m.error.startswith("ceiling failed: AttributeError")
+    job = next(j for j in plan(load_study(preset="quick")) if j.before)
+    rec = _with_interval(m.to_dict(), job)
+    assert (rec["task"], rec["model"], rec["scenario"]) == ("machine", "gemm", "ceiling")

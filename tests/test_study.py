@@ -13,9 +13,10 @@ def test_quick_preset_is_valid_and_plans_parity_first():
     study = load_study(preset="quick")
     assert study.frameworks == ["pytorch", "keras-tf"]
     jobs = plan(study)
-    scenarios = [j.scenario for j in jobs]
-    assert scenarios[:4] == ["ceiling", "ceiling", "parity", "parity"]
-    assert len(jobs) == 2 + 2 + 2 * 4  # memory rides on startup's cold worker
+    scenarios = [(j.scenario, j.before) for j in jobs]
+    # each framework's machine ceiling runs first in its parity worker (one import fewer)
+    assert scenarios[:2] == [("parity", ("ceiling",)), ("parity", ("ceiling",))]
+    assert len(jobs) == 2 + 2 * 4  # memory rides on startup's cold worker
     keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.task != "machine"
                    and j.scenario != "parity"]
     assert all(j.needs == "image-classification/resnet/keras-tf/parity" for j in keras_timed)
@@ -61,9 +62,25 @@ def test_job_round_trips_through_json_with_its_riders():
     assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
 
 
+def test_ceiling_is_its_own_job_where_no_parity_worker_can_host_it():
+    alone = plan(load_study(preset="quick", overrides={"frameworks": ["pytorch"]}))
+    assert [(j.job_id, j.task, j.model) for j in alone if "ceiling" in j.scenarios] == [
+        ("machine/gemm/pytorch/ceiling", "machine", "gemm")]
+    ref_only = plan(load_study(preset="quick", overrides={"frameworks": ["keras-tf"]}))
+    assert [(j.job_id, j.before) for j in ref_only if j.scenario == "parity"] == [
+        ("image-classification/resnet/pytorch/parity", ()),  # pytorch is not being timed
+        ("image-classification/resnet/keras-tf/parity", ("ceiling",))]
+    no_parity = plan(load_study(preset="quick", overrides={"parity": False}))
+    assert [j.job_id for j in no_parity if "ceiling" in j.scenarios] == [
+        "machine/gemm/pytorch/ceiling", "machine/gemm/keras-tf/ceiling"]
+    hosted = plan(load_study(preset="quick"))[0]
+    assert hosted.identity("ceiling") == ("machine", "gemm")
+    assert hosted.identity("parity") == ("image-classification", "resnet")
+
+
 def test_no_ceiling_without_a_throughput_scenario():
     s = load_study(preset="quick", overrides={"scenarios": ["accuracy", "startup"]})
-    assert all(j.scenario != "ceiling" for j in plan(s))
+    assert all("ceiling" not in j.scenarios for j in plan(s))
 
 
 def test_no_parity_jobs_without_a_second_framework():

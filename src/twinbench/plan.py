@@ -20,6 +20,10 @@ THROUGHPUT = {"train", "infer", "server"}
 # records the second's figures (a Keras worker costs seconds of import and tracing; paying that
 # twice for one cold start is waste). Keys ride on the value's job.
 RIDES_ON = {"memory": "startup"}
+# The machine ceiling is measured once per framework, first thing in that framework's first
+# parity worker when there is one (a fresh process, as a job of its own would be): one Keras
+# import fewer. Its records keep the identity of a machine measurement (MACHINE).
+MACHINE = ("machine", "gemm")
 
 
 @dataclass(frozen=True)
@@ -34,39 +38,52 @@ class Job:
     needs: str | None = None  # a parity job that must pass first
     process: int = 0  # which repeat of a measurement (several worker processes)
     also: tuple[str, ...] = ()  # further scenarios this job's worker records (see RIDES_ON)
+    before: tuple[str, ...] = ()  # scenarios its worker runs first ("ceiling", see MACHINE)
 
     @property
     def scenarios(self) -> tuple[str, ...]:
-        return (self.scenario, *self.also)
+        return (*self.before, self.scenario, *self.also)
+
+    def identity(self, scenario: str) -> tuple[str, str]:
+        """(task, model) of the records this job writes for ``scenario``."""
+        return MACHINE if scenario == "ceiling" else (self.task, self.model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
-        return cls(**{**d, "also": tuple(d.get("also", ()))})
+        return cls(**{**d, "also": tuple(d.get("also", ())),
+                      "before": tuple(d.get("before", ()))})
 
 
 def plan(study: Study) -> list[Job]:
     settings = study.model_dump(mode="json")
     jobs: list[Job] = []
     timed: list[Job] = []
-    if study.ceiling and THROUGHPUT & set(study.scenarios):
-        for fw in study.frameworks:
-            jobs.append(Job(f"machine/gemm/{fw}/ceiling", "machine", "gemm", fw, "ceiling",
-                            study.size, settings))
+    needs_ceiling = study.ceiling and bool(THROUGHPUT & set(study.scenarios))
+    unhosted = list(study.frameworks) if needs_ceiling else []  # ceilings without a host yet
+
+    def ceiling_first(fw: str) -> tuple[str, ...]:
+        if fw in unhosted:
+            unhosted.remove(fw)
+            return ("ceiling",)
+        return ()
+
     for model in study.selected_models():
         task = MODELS[model].task
         base = f"{task}/{model}"
         parity_ids: dict[str, str] = {}
         if study.parity and any(f != REFERENCE for f in study.frameworks):
             ref = f"{base}/{REFERENCE}/parity"
-            jobs.append(Job(ref, task, model, REFERENCE, "parity", study.size, settings))
+            jobs.append(Job(ref, task, model, REFERENCE, "parity", study.size, settings,
+                            before=ceiling_first(REFERENCE)))
             for fw in study.frameworks:
                 if fw != REFERENCE:
                     pid = f"{base}/{fw}/parity"
                     parity_ids[fw] = pid
-                    jobs.append(Job(pid, task, model, fw, "parity", study.size, settings, ref))
+                    jobs.append(Job(pid, task, model, fw, "parity", study.size, settings, ref,
+                                    before=ceiling_first(fw)))
         riders = {sc: host for sc, host in RIDES_ON.items()
                   if sc in study.scenarios and host in study.scenarios}
         for fw in study.frameworks:
@@ -81,4 +98,6 @@ def plan(study: Study) -> list[Job]:
     # Interleave repeats (all frameworks' #1, then #2 ...) so slow drift on the machine is
     # spread over every framework instead of landing on one.
     timed.sort(key=lambda j: j.process)
-    return jobs + timed
+    ceilings = [Job(f"{MACHINE[0]}/{MACHINE[1]}/{fw}/ceiling", *MACHINE, fw, "ceiling",
+                    study.size, settings) for fw in unhosted]
+    return ceilings + jobs + timed

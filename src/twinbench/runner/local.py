@@ -168,9 +168,12 @@ def _describe_exit(rc: int) -> str:
     return f"worker exited with code {rc}"
 
 
-def _with_interval(m: dict) -> dict:
-    """A worker's measurement as record fields: its pending interval bootstrapped here."""
+def _with_interval(m: dict, job: Job | None = None) -> dict:
+    """A worker's measurement as record fields: its pending interval bootstrapped here, and the
+    identity of its scenario when the job records for more than one (plan.Job.identity)."""
     m = {k: v for k, v in m.items() if v is not None or k != "scenario"}
+    if job is not None and "scenario" in m:
+        m["task"], m["model"] = job.identity(m["scenario"])
     of = m.pop("ci_of", None)
     if of and m.get("ci95") is None and m.get("samples"):
         m["ci95"] = interval(m["samples"], of)
@@ -193,8 +196,11 @@ class LocalRunner:
         return Record(**base)
 
     def failed(self, job: Job, error: str, wall_s: float, status: str = "failed") -> JobOutcome:
-        recs = [self._record(job, scenario=sc, metric="job", unit="", value=None,
-                             status="failed", error=error) for sc in job.scenarios]
+        recs = []
+        for sc in job.scenarios:
+            task, model = job.identity(sc)
+            recs.append(self._record(job, scenario=sc, task=task, model=model, metric="job",
+                                     unit="", value=None, status="failed", error=error))
         return JobOutcome(job, status, wall_s, recs, error)
 
     def run_one(self, job: Job) -> JobOutcome:
@@ -231,7 +237,7 @@ class LocalRunner:
         payload = json.loads(out_path.read_text())
         records = [
             self._record(job, backend=payload["backend"], env=payload["env"],
-                         knobs=payload.get("knobs", {}), **_with_interval(m))
+                         knobs=payload.get("knobs", {}), **_with_interval(m, job))
             for m in payload["measurements"]
         ]
         load = meter.fractions()

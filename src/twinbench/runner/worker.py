@@ -47,12 +47,39 @@ def _inject_fault(job_id: str) -> None:
             raise RuntimeError(f"injected error in {job_id}")
 
 
+_STARTED = time.perf_counter()
+
+
+def _scenario(name: str):
+    from twinbench.scenarios import INTERNAL, SCENARIOS
+
+    return importlib.import_module((INTERNAL.get(name) or SCENARIOS[name])[0])
+
+
+def _prelude(name: str, ctx) -> list:
+    """A scenario run first in this worker (plan.Job.before); its failure is its own record,
+    never the host job's (a failed ceiling must not block a parity check)."""
+    from twinbench.scenarios.base import Failed
+
+    try:
+        out = _scenario(name).run(ctx)
+    except Exception as exc:  # noqa: BLE001 - recorded, then the host scenario runs
+        out = [Failed("job", "", None, error=f"{name} failed: {type(exc).__name__}: {exc}")]
+    for m in out:
+        m.scenario = name
+    return out
+
+
+def _log(job_id: str, msg: str) -> None:
+    """A progress line for the job's log, with the seconds since the worker started."""
+    print(f"[{job_id} +{time.perf_counter() - _STARTED:.1f}s] {msg}", flush=True)
+
+
 def main(argv: list[str]) -> int:
     job_path, out_path, workdir = argv
     from twinbench.frameworks.base import FRAMEWORK_PACKAGES, FRAMEWORKS
     from twinbench.measure.env import fingerprint
     from twinbench.plan import Job
-    from twinbench.scenarios import INTERNAL, SCENARIOS
     from twinbench.study import Study
 
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
@@ -67,10 +94,12 @@ def main(argv: list[str]) -> int:
 
     from twinbench.scenarios.base import Context
 
-    scenario = (INTERNAL.get(job.scenario) or SCENARIOS[job.scenario])[0]
     ctx = Context(job, study, adapter, Path(workdir), import_s,
-                  progress=lambda msg: print(f"[{job.job_id}] {msg}", flush=True))
-    measurements = importlib.import_module(scenario).run(ctx)
+                  progress=lambda msg: _log(job.job_id, msg))
+    ctx.progress(f"{job.framework} imported in {import_s:.1f} s; running {job.scenario}")
+    measurements = [m for sc in job.before for m in _prelude(sc, ctx)]
+    measurements += _scenario(job.scenario).run(ctx)
+    ctx.progress("done")
 
     own = {spec.backend}
     foreign = [p for p in FRAMEWORK_PACKAGES if p in sys.modules and p not in own]
