@@ -9,21 +9,16 @@ ReLU, or asymmetric stride-2 padding, or a mis-laid depthwise kernel fails the f
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from twin_harness import KERAS_TWINS, run_workers, twin_result
 from twinbench.zoo import MODELS
 from twinbench.zoo.init import canonical_init, shapes_of
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-BACKENDS = ["tensorflow", "jax", "torch"]
-KERAS_TWINS = [f"keras-{b}" for b in BACKENDS]
 CFG = {"size": "tiny", "num_classes": 10, "hw": 16, "batch": 4, "steps": 3}
 DW = "layer2.0.depthwise.weight"  # a stride-2 depthwise conv of the tiny size
 
@@ -184,40 +179,6 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _env(twin: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        "KERAS_BACKEND": twin.removeprefix("keras-") if twin != "torch" else "torch",
-        "OMP_NUM_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "CUDA_VISIBLE_DEVICES": "",
-        "JAX_PLATFORMS": "cpu",
-        # tiny graphs: compile fast instead (same HLO, same numerics); see test_resnet_twins
-        "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
-    }
-
-
-def _workers(d: Path, plan: dict[str, list[str]]) -> None:
-    """Run one worker process per twin, all in parallel; a crash fails each of its jobs."""
-    procs = {
-        twin: subprocess.Popen(
-            [sys.executable, "-c", _WORKER, twin, str(d), *jobs], env=_env(twin),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for twin, jobs in plan.items()
-    }
-    for twin, proc in procs.items():
-        try:
-            out, _ = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        if proc.returncode != 0:
-            for job in plan[twin]:
-                (d / f"err_{twin}_{job}.txt").write_text(f"worker exit {proc.returncode}\n{out}")
-
-
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run every twin once, in three waves: torch init -> Keras (per backend) -> torch again."""
@@ -228,25 +189,17 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     x = rng.standard_normal((CFG["batch"], CFG["hw"], CFG["hw"], 3)).astype(np.float32)  # NHWC
     y = rng.integers(0, CFG["num_classes"], CFG["batch"]).astype(np.int64)
     np.savez(d / "inputs.npz", x=x, y=y)
-    _workers(d, {"torch": ["roundtrip", "init", "run:torch"]})
-    _workers(d, {k: ["roundtrip", "init", f"run:{k}", "run:torch"] for k in KERAS_TWINS})
-    _workers(d, {"torch": [f"run:{k}" for k in KERAS_TWINS]})
+    run_workers(_WORKER, d, {"torch": ["roundtrip", "init", "run:torch"]})
+    run_workers(_WORKER, d, {k: ["roundtrip", "init", f"run:{k}", "run:torch"]
+                             for k in KERAS_TWINS})
+    run_workers(_WORKER, d, {"torch": [f"run:{k}" for k in KERAS_TWINS]})
     return d
-
-
-def _result(d: Path, name: str, twin: str, job: str) -> Path:
-    """Path of a job's output, failing the test with the worker's traceback if it has none."""
-    err = d / f"err_{twin}_{job}.txt"
-    if err.exists():
-        pytest.fail(f"{twin} {job} failed:\n{err.read_text()[-4000:]}")
-    assert (d / name).exists(), f"{twin} {job} left no {name}"
-    return d / name
 
 
 def _compare(d: Path, origin: str, other: str) -> None:
     """``origin`` ran its own weights, ``other`` ran the same weights: outputs must agree."""
-    a = np.load(_result(d, f"out_{origin}_from_{origin}.npz", origin, f"run:{origin}"))
-    b = np.load(_result(d, f"out_{other}_from_{origin}.npz", other, f"run:{origin}"))
+    a = np.load(twin_result(d, f"out_{origin}_from_{origin}.npz", origin, f"run:{origin}"))
+    b = np.load(twin_result(d, f"out_{other}_from_{origin}.npz", other, f"run:{origin}"))
     torch_side = a if origin == "torch" else b
     fwd = float(np.max(np.abs(a["logits"] - b["logits"])))
     rel = np.abs(a["losses"] - b["losses"]) / np.abs(a["losses"])
@@ -265,7 +218,7 @@ def _compare(d: Path, origin: str, other: str) -> None:
     # conv1 then differed by 0.4% of its 3-step update). Then allow 1e-5 + 2% of the update;
     # a wrong BN momentum or optimizer convention still gives O(1).
     kinks = int(torch_side["kinks"])
-    w0 = np.load(_result(d, f"w_{origin}.npz", origin, "init"))
+    w0 = np.load(twin_result(d, f"w_{origin}.npz", origin, "init"))
     trained = sorted(k[8:] for k in a.files if k.startswith("trained/"))
     excess = {}  # max|diff| in units of the allowed tolerance
     for k in trained:
@@ -284,13 +237,13 @@ def _compare(d: Path, origin: str, other: str) -> None:
 
 @pytest.mark.parametrize("twin", ["torch", *KERAS_TWINS])
 def test_roundtrip_depthwise_layout_and_errors(twin: str, twins: Path) -> None:
-    _result(twins, f"ok_{twin}_roundtrip", twin, "roundtrip")
+    twin_result(twins, f"ok_{twin}_roundtrip", twin, "roundtrip")
 
 
 @pytest.mark.parametrize("keras_twin", KERAS_TWINS)
 def test_twin_shapes(keras_twin: str, twins: Path) -> None:
-    t = shapes_of(dict(np.load(_result(twins, "w_torch.npz", "torch", "init"))))
-    k = shapes_of(dict(np.load(_result(twins, f"w_{keras_twin}.npz", keras_twin, "init"))))
+    t = shapes_of(dict(np.load(twin_result(twins, "w_torch.npz", "torch", "init"))))
+    k = shapes_of(dict(np.load(twin_result(twins, f"w_{keras_twin}.npz", keras_twin, "init"))))
     assert t == k
     assert t[DW] == (16, 1, 3, 3)  # (hidden = 8 * expand 2, 1, kh, kw)
     assert "layer1.0.expand.weight" not in t and "layer2.0.expand.weight" in t  # t == 1: none

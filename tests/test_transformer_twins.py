@@ -12,21 +12,15 @@ which fails if either the attention mask or the masked mean pool is ignored or i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from twin_harness import KERAS_TWINS, run_workers, twin_result
 from twinbench.zoo.init import canonical_init, shapes_of
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-
-BACKENDS = ["tensorflow", "jax", "torch"]
-KERAS_TWINS = [f"keras-{b}" for b in BACKENDS]
 CFG = {"vocab": 50, "ncls": 3, "seq_len": 12, "dim": 16, "depth": 2, "heads": 2, "steps": 3}
 LENGTHS = (12, 9, 5, 3, 1, 7)  # one full row, one single-token row, the rest padded
 
@@ -161,40 +155,6 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _env(twin: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        "KERAS_BACKEND": twin.removeprefix("keras-") if twin != "torch" else "torch",
-        "OMP_NUM_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "CUDA_VISIBLE_DEVICES": "",
-        "JAX_PLATFORMS": "cpu",
-        # tiny graphs: compile fast instead (same HLO, same numerics)
-        "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
-    }
-
-
-def _workers(d: Path, plan: dict[str, list[str]]) -> None:
-    """Run one worker process per twin, all in parallel; a crash fails each of its jobs."""
-    procs = {
-        twin: subprocess.Popen(
-            [sys.executable, "-c", _WORKER, twin, str(d), *jobs], env=_env(twin),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for twin, jobs in plan.items()
-    }
-    for twin, proc in procs.items():
-        try:
-            out, _ = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        if proc.returncode != 0:
-            for job in plan[twin]:
-                (d / f"err_{twin}_{job}.txt").write_text(f"worker exit {proc.returncode}\n{out}")
-
-
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run every twin once, in three waves (torch -> Keras per backend -> torch again)."""
@@ -206,25 +166,17 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
         x[i, :n] = rng.integers(1, CFG["vocab"], n)  # ids >= 1; 1 is "unknown"
     y = np.arange(len(LENGTHS)) % CFG["ncls"]
     np.savez(d / "inputs.npz", x=x, y=y, lengths=np.array(LENGTHS))
-    _workers(d, {"torch": ["roundtrip", "init", "run:torch"]})
-    _workers(d, {k: ["roundtrip", "init", f"run:{k}", "run:torch"] for k in KERAS_TWINS})
-    _workers(d, {"torch": [f"run:{k}" for k in KERAS_TWINS]})
+    run_workers(_WORKER, d, {"torch": ["roundtrip", "init", "run:torch"]})
+    run_workers(_WORKER, d, {k: ["roundtrip", "init", f"run:{k}", "run:torch"]
+                             for k in KERAS_TWINS})
+    run_workers(_WORKER, d, {"torch": [f"run:{k}" for k in KERAS_TWINS]})
     return d
-
-
-def _result(d: Path, name: str, twin: str, job: str) -> Path:
-    """Path of a job's output, failing the test with the worker's traceback if it has none."""
-    err = d / f"err_{twin}_{job}.txt"
-    if err.exists():
-        pytest.fail(f"{twin} {job} failed:\n{err.read_text()[-4000:]}")
-    assert (d / name).exists(), f"{twin} {job} left no {name}"
-    return d / name
 
 
 def _compare(d: Path, origin: str, other: str) -> None:
     """``origin`` ran its own weights, ``other`` ran the same weights: outputs must agree."""
-    a = np.load(_result(d, f"out_{origin}_from_{origin}.npz", origin, f"run:{origin}"))
-    b = np.load(_result(d, f"out_{other}_from_{origin}.npz", other, f"run:{origin}"))
+    a = np.load(twin_result(d, f"out_{origin}_from_{origin}.npz", origin, f"run:{origin}"))
+    b = np.load(twin_result(d, f"out_{other}_from_{origin}.npz", other, f"run:{origin}"))
     fwd = float(np.max(np.abs(a["logits"] - b["logits"])))
     rel = np.abs(a["losses"] - b["losses"]) / np.abs(a["losses"])
     print(f"\n{origin} -> {other}: forward max|diff| {fwd:.2e}, "
@@ -242,13 +194,13 @@ def _compare(d: Path, origin: str, other: str) -> None:
 
 @pytest.mark.parametrize("twin", ["torch", *KERAS_TWINS])
 def test_roundtrip_and_errors(twin: str, twins: Path) -> None:
-    _result(twins, f"ok_{twin}_roundtrip", twin, "roundtrip")
+    twin_result(twins, f"ok_{twin}_roundtrip", twin, "roundtrip")
 
 
 @pytest.mark.parametrize("keras_twin", KERAS_TWINS)
 def test_twin_shapes(keras_twin: str, twins: Path) -> None:
-    t = shapes_of(dict(np.load(_result(twins, "w_torch.npz", "torch", "init"))))
-    k = shapes_of(dict(np.load(_result(twins, f"w_{keras_twin}.npz", keras_twin, "init"))))
+    t = shapes_of(dict(np.load(twin_result(twins, "w_torch.npz", "torch", "init"))))
+    k = shapes_of(dict(np.load(twin_result(twins, f"w_{keras_twin}.npz", keras_twin, "init"))))
     assert t == k
     dim, depth = CFG["dim"], CFG["depth"]
     assert len(t) == 4 + 12 * depth + 2  # embeddings, 12 tensors per block, final norm, head
@@ -262,7 +214,7 @@ def test_twin_shapes(keras_twin: str, twins: Path) -> None:
 def test_padding_is_masked(twin: str, twins: Path) -> None:
     """A padded row gives the logits of the same tokens alone: pads are neither attended nor
     pooled. With the mask ignored (or inverted) this differs by far more than rounding."""
-    out = np.load(_result(twins, f"out_{twin}_from_{twin}.npz", twin, f"run:{twin}"))
+    out = np.load(twin_result(twins, f"out_{twin}_from_{twin}.npz", twin, f"run:{twin}"))
     diff = np.abs(out["logits"] - out["alone"]).max(axis=1)
     print(f"\n{twin}: padded vs alone per row {np.array2string(diff, precision=1)}")
     assert diff.max() < 1e-5
