@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import importlib.util
 import io
 import os
 import pickle
@@ -262,16 +263,24 @@ def _synthetic(size: int, channels: int, n_train: int, n_test: int, seed: int) -
     return (*draw(n_train, 1), *draw(n_test, 2))
 
 
+def _digits_csv() -> tuple[np.ndarray, np.ndarray]:
+    """The file ``sklearn.datasets.load_digits`` reads, read the same way without importing
+    scikit-learn (a second of a worker's start-up; a test checks both agree)."""
+    spec = importlib.util.find_spec("sklearn")
+    path = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+            if spec and spec.submodule_search_locations else None)
+    if path is None or not path.exists():
+        raise UserError("the digits data set comes with scikit-learn; pip install scikit-learn")
+    data = np.loadtxt(path, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 def _digits() -> _Parts:
     """scikit-learn's digits with a FIXED stratified 80/20 split (independent of `seed`), so
     every run and every seed is scored on the same 360 test images."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise UserError("the digits data set needs scikit-learn; pip install scikit-learn") from exc
-    bunch = load_digits()
-    x = np.asarray(bunch.images, dtype=np.float32)[..., None]  # (1797, 8, 8, 1), values 0..16
-    y = np.asarray(bunch.target, dtype=np.int64)
+    images, target = _digits_csv()
+    x = images.astype(np.float32)[..., None]  # (1797, 8, 8, 1), values 0..16
+    y = target.astype(np.int64)
     rng = _rng(_TAG_DATA, 0)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):
