@@ -68,6 +68,18 @@ MODELS: dict[str, ModelSpec] = {
             "small": {"dim": 64, "depth": 2, "heads": 4},
         },
     ),
+    "detr": ModelSpec(
+        "detr",
+        "object-detection",
+        "DETR-small: ResNet-block backbone, post-norm transformer encoder-decoder, object "
+        "queries, class + box heads, Hungarian-matched set loss",
+        sizes={  # queries must be >= the objects in one image; dim divisible by heads and 4
+            "tiny": {"widths": (8, 16), "blocks": (1, 1), "dim": 16, "heads": 2,
+                     "enc_layers": 1, "dec_layers": 1, "ffn": 32, "queries": 6},
+            "small": {"widths": (16, 32, 64), "blocks": (1, 1, 1), "dim": 64, "heads": 4,
+                      "enc_layers": 2, "dec_layers": 2, "ffn": 128, "queries": 10},
+        },
+    ),
 }
 
 

@@ -32,6 +32,11 @@ def build(model: str, size: dict[str, Any], input_shape: tuple[int, ...],
         return transformer(seq_len=input_shape[0], vocab_size=_vocab(size),
                            num_classes=num_classes, dim=size["dim"], depth=size["depth"],
                            heads=size["heads"])
+    if model == "detr":
+        from twinbench.zoo.detr_geometry import detr_config
+        from twinbench.zoo.keras.detr import detr
+
+        return detr(tuple(input_shape), num_classes, **detr_config(size, input_shape))
     raise KeyError(f"no Keras twin for model {model!r}")
 
 

@@ -33,6 +33,12 @@ def build(model: str, size: dict[str, Any], input_shape: tuple[int, ...],
         return TransformerClassifier(vocab_size=_vocab(size), num_classes=num_classes,
                                      max_len=input_shape[0], dim=size["dim"],
                                      depth=size["depth"], heads=size["heads"])
+    if model == "detr":
+        from twinbench.zoo.detr_geometry import detr_config
+        from twinbench.zoo.pytorch.detr import DETR
+
+        return DETR(num_classes=num_classes, image_size=input_shape[0],
+                    in_channels=input_shape[-1], **detr_config(size, input_shape))
     raise KeyError(f"no PyTorch twin for model {model!r}")
 
 
