@@ -122,3 +122,41 @@ def test_merge_pools_processes_into_one_record():
     assert m.samples == [10.0, 11.0, 12.0, 20.0, 21.0, 22.0]
     assert m.extra["processes"] == 2 and m.extra["process_values"] == [11.0, 21.0]
     assert m.ci95[0] <= m.value <= m.ci95[1]
+
+
+def test_parity_loss_tolerance_widens_only_by_the_measured_noise_floor():
+    from twinbench.scenarios.parity import LOSS_RTOL, _nudged, loss_verdict
+
+    assert loss_verdict(np.array([0.0, 5e-4, 9e-4]), floor=1e-6) == (True, LOSS_RTOL)
+    assert loss_verdict(np.array([0.0, 5e-4, 2e-3]), floor=1e-6) == (False, LOSS_RTOL)
+    # chaotic training: the reference differs from itself by 1% one ulp away
+    assert loss_verdict(np.array([1e-7, 0.015, 0.02]), floor=0.01) == (True, 0.03)
+    assert loss_verdict(np.array([1e-7, 0.015, 0.04]), floor=0.01) == (False, 0.03)
+    assert loss_verdict(np.array([2e-3, 0.0, 0.0]), floor=0.01) == (False, LOSS_RTOL)  # step 1
+    w = {"c.weight": np.array([1.0, 0.0, -2.0], np.float32),
+         "bn.running_var": np.ones(2, np.float32), "n": np.array([3])}
+    moved = _nudged(w)
+    assert moved["c.weight"][0] > 1.0 and moved["c.weight"][1] == 0.0 and moved["c.weight"][2] > -2
+    assert np.array_equal(moved["bn.running_var"], w["bn.running_var"])
+    assert np.all(np.abs(moved["c.weight"] - w["c.weight"]) < 1e-6)
+
+
+def test_tail_latency_records_compare_and_pool_their_percentile_not_the_median():
+    rng = np.random.default_rng(9)
+    # same medians, very different tails: a's p99 is about 4x b's
+    a = np.concatenate([rng.normal(10, 0.1, 90), rng.normal(40, 0.1, 10)])
+    b = np.concatenate([rng.normal(10, 0.1, 90), rng.normal(10.5, 0.1, 10)])
+
+    def p99(fw, x, job="t/m/{fw}/infer"):
+        r = _rec(fw, x, job=job, metric="latency_p99", better="lower")
+        return r.model_copy(update={"value": float(np.percentile(x, 99)),
+                                    "extra": {"statistic": "p99"}})
+
+    (pair,) = pairwise([p99("pytorch", a), p99("keras-tf", b)])
+    assert pair.ratio == pytest.approx(np.percentile(b, 99) / np.percentile(a, 99))
+    assert pair.ratio < 0.4 and pair.ratio_ci95[1] < 1.0
+    assert compare(a, b).ratio == pytest.approx(1.0, abs=0.02)  # the medians agree
+    (merged,) = merge_processes([p99("pytorch", a[:50], job="t/m/{fw}/infer#1"),
+                                 p99("pytorch", a[50:], job="t/m/{fw}/infer#2")])
+    assert merged.value == pytest.approx(np.percentile(a, 99))
+    assert merged.ci95[0] <= merged.value <= merged.ci95[1]

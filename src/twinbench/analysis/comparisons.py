@@ -44,8 +44,8 @@ def compare_records(a: Record, b: Record) -> Comparison | None:
     """Ratio a/b of two records of one quantity; None when a value is missing or zero."""
     if a.value is None or b.value is None or b.value == 0:
         return None
-    if a.samples and b.samples:
-        return compare(a.samples, b.samples)
+    if a.samples and b.samples:  # a tail-latency record compares its percentile, not medians
+        return compare(a.samples, b.samples, of=a.extra.get("statistic", "median"))
     return Comparison(a.value / b.value, None, None, None)
 
 

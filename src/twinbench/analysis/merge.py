@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from twinbench.measure.stats import bootstrap_ci, hierarchical_ci, stability_warnings
+from twinbench.measure.stats import bootstrap_ci, hierarchical_ci, stability_warnings, statistic
 from twinbench.results.schema import Record
 
 
@@ -35,21 +35,28 @@ def merge_processes(records: list[Record]) -> list[Record]:
 def _merge(job_id: str, recs: list[Record]) -> Record:
     first = recs[0]
     per_process = [r.samples if r.samples else [r.value] for r in recs if r.value is not None]
+    if not per_process:  # e.g. accuracy's time_to_target, "not reached" in every process
+        return first.model_copy(update={"job_id": job_id, "extra": {
+            **first.extra, "processes": len(recs), "process_values": [None] * len(recs)}})
     pooled = np.concatenate([np.asarray(g, dtype=np.float64) for g in per_process])
+    of = first.extra.get("statistic", "median")  # a p99 record pools into a p99
     if all(r.samples for r in recs):
-        ci = hierarchical_ci(per_process)
-        samples = pooled.tolist()
+        ci = hierarchical_ci(per_process, of=of)
+        value = float(statistic(of)(pooled))
     else:  # single values: the processes are the samples
         ci = bootstrap_ci(pooled)
-        samples = pooled.tolist()
+        value = float(np.median(pooled))
+    samples = pooled.tolist()
     warnings = sorted({w for r in recs for w in r.warnings if not w.startswith("only ")})
+    if len(per_process) < len(recs):
+        warnings.append(f"no value in {len(recs) - len(per_process)} of {len(recs)} processes")
     if len(pooled) >= 2:
         warnings += [w for w in stability_warnings(pooled) if w.startswith("only ")]
     extra = dict(first.extra)
     extra["processes"] = len(recs)
     extra["process_values"] = [r.value for r in recs]
     return first.model_copy(update={
-        "job_id": job_id, "value": float(np.median(pooled)), "samples": samples,
+        "job_id": job_id, "value": value, "samples": samples,
         "warmups": [w for r in recs for w in r.warmups], "ci95": ci,
         "warnings": warnings, "extra": extra,
     })

@@ -78,21 +78,23 @@ def bootstrap_ci(
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
-def hierarchical_ci(groups: Sequence[Sequence[float]], seed: int = 0) -> tuple[float, float] | None:
+def hierarchical_ci(groups: Sequence[Sequence[float]], seed: int = 0,
+                    of: str = "median") -> tuple[float, float] | None:
     """95% interval of the pooled median when samples come in groups (one per worker process).
 
     Resamples processes, then samples within each, so process-to-process noise widens the
     interval instead of hiding behind many samples from one lucky process.
     """
     arrays = [np.asarray(g, dtype=np.float64) for g in groups if len(g)]
+    stat = statistic(of)
     if len(arrays) < 2:
-        return bootstrap_ci(arrays[0], seed) if arrays else None
+        return bootstrap_ci(arrays[0], seed, statistic=stat) if arrays else None
     rng = np.random.default_rng(seed)
     meds = np.empty(N_RESAMPLES)
     for i in range(N_RESAMPLES):
         picked = rng.integers(0, len(arrays), len(arrays))
         pooled = np.concatenate([rng.choice(arrays[j], arrays[j].size) for j in picked])
-        meds[i] = np.median(pooled)
+        meds[i] = stat(pooled)
     return (float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5)))
 
 
@@ -134,17 +136,24 @@ def summarize(samples: Sequence[float] | np.ndarray,
 
 def interval(samples: Sequence[float], of: str) -> tuple[float, float] | None:
     """Bootstrap 95% interval of ``of``: "median", or a percentile such as "p99"."""
+    return bootstrap_ci(np.asarray(samples), statistic=statistic(of))
+
+
+def statistic(of: str) -> Callable[..., np.ndarray]:
+    """The function behind ``of``: "median" or a percentile such as "p99"."""
     if of == "median":
-        return bootstrap_ci(np.asarray(samples))
+        return np.median
     q = float(of.removeprefix("p"))
-    return bootstrap_ci(np.asarray(samples),
-                        statistic=lambda a, axis=-1: np.percentile(a, q, axis=axis))
+    return lambda x, axis=-1: np.percentile(x, q, axis=axis)
 
 
-def compare(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Comparison:
-    """Ratio of medians a/b with a bootstrap interval, and a two-sided Mann-Whitney U test."""
+def compare(a: Sequence[float], b: Sequence[float], seed: int = 0,
+            of: str = "median") -> Comparison:
+    """Ratio a/b of a statistic (``of``: the median, or "p99" …) with a bootstrap interval, and
+    a two-sided Mann-Whitney U test of the two sample sets."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    ratio = float(np.median(xa) / np.median(xb))
+    stat = statistic(of)
+    ratio = float(stat(xa) / stat(xb))
     if xa.size < 3 or xb.size < 3:
         return Comparison(ratio, None, None, None)
     from scipy import stats
@@ -154,7 +163,7 @@ def compare(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Comparison
         ci = (ratio, ratio)
     else:
         res = stats.bootstrap(
-            (xa, xb), lambda u, v, axis=-1: np.median(u, axis=axis) / np.median(v, axis=axis),
+            (xa, xb), lambda u, v, axis=-1: stat(u, axis=axis) / stat(v, axis=axis),
             paired=False, confidence_level=0.95, n_resamples=N_RESAMPLES, method="percentile",
             rng=np.random.default_rng(seed),
         )

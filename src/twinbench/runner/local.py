@@ -177,6 +177,8 @@ def _with_interval(m: dict, job: Job | None = None) -> dict:
     of = m.pop("ci_of", None)
     if of and m.get("ci95") is None and m.get("samples"):
         m["ci95"] = interval(m["samples"], of)
+    if of and of != "median":  # what `value` is, for comparisons (analysis/comparisons.py)
+        m["extra"] = {**(m.get("extra") or {}), "statistic": of}
     return m
 
 
