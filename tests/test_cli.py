@@ -72,6 +72,17 @@ def test_end_to_end_tiny_study(cli, tmp_path):
             assert x["ci95"] is not None and x["ci95"][0] <= x["value"] <= x["ci95"][1]
     acc = [x for x in recs if x["metric"] == "accuracy"]
     assert all(0.0 <= x["value"] <= 1.0 for x in acc)
+    # time-to-target: 1 epoch of 256 digits (8 steps) leaves the tiny ResNet far below 0.9
+    for fw in ("pytorch", "keras-tf"):
+        ttt = {x["metric"]: x for x in recs if x["framework"] == fw
+               and x["metric"] in ("time_to_target", "steps_to_target")}
+        assert set(ttt) == {"time_to_target", "steps_to_target"}
+        t = ttt["time_to_target"]
+        assert t["value"] is None and t["extra"]["reached"] is False
+        assert t["extra"]["target"] == 0.9 and t["extra"]["budget_steps"] == 8
+        assert [p["steps"] for p in t["extra"]["curve"]] == [8]
+        assert 0 < t["extra"]["curve"][0]["train_s"] and t["extra"]["best_metric"] < 0.9
+    assert "not reached" in r.stdout
     with sqlite3.connect(out / "results.sqlite") as db:
         assert db.execute("SELECT count(*) FROM records").fetchone()[0] == len(recs)
     assert "throughput" in (out / "report.html").read_text()

@@ -128,13 +128,17 @@ def test_a_failing_converter_is_a_failed_record_and_the_job_goes_on(results: dic
 
 
 def _records(results: dict) -> list[Record]:
+    """The payloads as the orchestrator stores them (intervals bootstrapped there)."""
+    from twinbench.runner.local import _with_interval
+
     out = []
     for name in (*ROUTES, BROKEN):
         job = results[name]["job"]
         for m in _measured(results, name).values():
-            out.append(Record(study="t", run_id="r", job_id=job.job_id, task=job.task,
-                              model=job.model, framework=name, backend="x",
-                              scenario=job.scenario, threads=1, **m))
+            out.append(Record(study="t", run_id="r", job_id=job.job_id, framework=name,
+                              backend="x", threads=1,
+                              **{"task": job.task, "model": job.model, "scenario": job.scenario,
+                                 **_with_interval(dict(m), job)}))
     return out
 
 

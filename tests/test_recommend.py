@@ -64,17 +64,19 @@ def test_mobile_evidence_is_shared_by_frameworks_exporting_the_same_twin():
 
 
 def test_model_priority_uses_the_zoo_search_and_unknown_zoos_are_not_zero():
-    zoos = {"detr": [ZooResult("transformers", "transformers", "installed", "5",
-                               [Hit("transformers", "PyTorch", "DetrModel", True)]),
-                     ZooResult("keras_hub", "keras-hub", "not installed")]}
-    r = recommend([], parse_priorities("model=detr"), zoos=zoos,
+    # a model twinbench has no twin of (DETR has one now, so it would score 1.0 on both sides)
+    zoos = {"yolos": [ZooResult("transformers", "transformers", "installed", "5",
+                                [Hit("transformers", "PyTorch", "YolosModel", True)]),
+                      ZooResult("keras_hub", "keras-hub", "not installed")]}
+    r = recommend([], parse_priorities("model=yolos"), zoos=zoos,
                   frameworks=["pytorch", "keras-tf"])
     c = r.criteria[0]
     assert c.scores["pytorch"] == 1.0
     assert c.scores["keras-tf"] is None  # keras_hub not searched: unknown, not "absent"
     assert any("keras_hub not installed" in m for m in c.missing)
-    twin = recommend([], parse_priorities("model=resnet"), frameworks=["pytorch", "keras-tf"])
-    assert set(twin.criteria[0].scores.values()) == {1.0}
+    for model in ("resnet", "detr"):
+        twin = recommend([], parse_priorities(f"model={model}"), frameworks=["pytorch", "keras-tf"])
+        assert set(twin.criteria[0].scores.values()) == {1.0}
 
 
 @pytest.mark.parametrize(("text", "needle"), [

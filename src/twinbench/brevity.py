@@ -63,11 +63,13 @@ _TORCH_IO = (Piece("frameworks/pytorch/adapter.py", "TorchAdapter.to_device", "d
 PIECES: dict[str, tuple[Piece, ...]] = {
     "pytorch": (
         Piece("zoo/pytorch/{model}.py", None, "model definition"),
+        Piece("frameworks/pytorch/adapter.py", "make_optimizer", "training loop"),
         Piece("frameworks/pytorch/adapter.py", "TorchAdapter.compile_train", "training loop"),
         Piece("frameworks/pytorch/adapter.py", "TorchAdapter.fit", "training loop"),
         *_TORCH_IO, *_EXPORT_TORCH),
     "lightning": (
         Piece("zoo/pytorch/{model}.py", None, "model definition"),
+        Piece("frameworks/pytorch/adapter.py", "make_optimizer", "training loop"),
         Piece("frameworks/lightning/adapter.py", "LitTwin", "training loop",
               exclude=("set_optimizer",)),
         Piece("frameworks/lightning/adapter.py", "LightningAdapter._trainer", "training loop"),

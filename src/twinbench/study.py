@@ -13,10 +13,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from twinbench.errors import UserError
-from twinbench.frameworks.base import FRAMEWORKS
+from twinbench.frameworks.base import FRAMEWORKS, OPTIMIZERS
 from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from twinbench.tasks import TASKS, all_datasets
 from twinbench.zoo import MODELS
@@ -36,6 +44,19 @@ def _dataset(v: str | None) -> str | None:
     return v
 
 
+def _optimizer(v: Any) -> Any:
+    if isinstance(v, str) and v not in OPTIMIZERS:
+        raise ValueError("optimizer " + suggest(v, OPTIMIZERS))
+    return v
+
+
+def _weight_decay(v: float, info: ValidationInfo) -> float:
+    if v and info.data.get("optimizer", "sgd") != "adamw":
+        raise ValueError("weight_decay needs optimizer = \"adamw\" (SGD's weight decay differs "
+                         "between the frameworks: torch adds L2 through momentum, Keras decouples)")
+    return v
+
+
 class TrainConfig(BaseModel):
     model_config = _STRICT
     dataset: str | None = Field(None, description="default: the task's synthetic set")
@@ -45,7 +66,12 @@ class TrainConfig(BaseModel):
     samples: int = Field(5, gt=0)
     warmup: int = Field(1, ge=0, description="samples run and stored apart before timing")
     lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="adamw: betas (0.9, 0.999), eps 1e-8 on every framework")
+    _check_optimizer = field_validator("optimizer", mode="before")(_optimizer)
+    weight_decay: float = Field(0.0, ge=0, description="adamw's decoupled weight decay")
+    _check_weight_decay = field_validator("weight_decay")(_weight_decay)
 
 
 class InferConfig(BaseModel):
@@ -73,8 +99,17 @@ class AccuracyConfig(BaseModel):
     epochs: int = Field(3, gt=0)
     batch_size: int = Field(32, gt=0)
     lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="adamw: betas (0.9, 0.999), eps 1e-8 on every framework")
+    _check_optimizer = field_validator("optimizer", mode="before")(_optimizer)
+    weight_decay: float = Field(0.0, ge=0, description="adamw's decoupled weight decay")
+    _check_weight_decay = field_validator("weight_decay")(_weight_decay)
     n_train: int | None = Field(None, gt=0)
+    target: float | None = Field(None, gt=0, le=1, description="headline metric for "
+                                 "time-to-target; default: the task's target")
+    eval_every: int | None = Field(None, gt=0, description="also evaluate every N steps "
+                                   "(one fit call per chunk); default: once per epoch")
 
 
 class MobileConfig(BaseModel):
@@ -83,7 +118,7 @@ class MobileConfig(BaseModel):
     model_config = _STRICT
     dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
     _check_dataset = field_validator("dataset")(_dataset)
-    epochs: int = Field(2, ge=0, description="training before export, [accuracy] lr/momentum")
+    epochs: int = Field(2, ge=0, description="training before export, [accuracy] optimizer")
     n_train: int | None = Field(640, gt=0)
     n_eval: int | None = Field(None, gt=0, description="eval samples run in each runtime")
     calibration_samples: int = Field(64, gt=0, description="int8-full representative set")
@@ -213,6 +248,10 @@ def _known(values: list[str], valid: tuple[str, ...], what: str, allow_empty: bo
     return values
 
 
+# DETR trains with AdamW (its paper: lr 1e-4, weight decay 1e-4); the small twin from scratch
+# learns at 5e-4 (docs/models.md). [train] carries it too: parity checks [train]'s optimizer.
+_DETR_ADAMW = {"optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
@@ -222,6 +261,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "infer": {"latency_runs": 30, "min_duration_s": 0.3, "warmup": 3, "batch_size": 64,
                   "samples": 5},
         "accuracy": {"epochs": 2, "batch_size": 32},  # all 1438 training digits
+    },
+    "zoo": {  # one twin per task x the three training styles: train, infer, time-to-target
+        "name": "zoo",
+        "tasks": ["image-classification", "semantic-segmentation", "text-classification"],
+        "frameworks": ["pytorch", "lightning", "keras-tf"],
+        "scenarios": ["train", "infer", "accuracy"],
+        "size": "small",
+        "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1},
+        "infer": {"latency_runs": 30, "min_duration_s": 0.3, "warmup": 3, "batch_size": 64,
+                  "samples": 5},
+        "accuracy": {"epochs": 4, "batch_size": 32},  # every task's default target in reach
+    },
+    "detection": {  # the DETR twin x the three training styles, AdamW (SGD leaves it at mAP ~0)
+        "name": "detection",
+        "tasks": ["object-detection"],
+        "frameworks": ["pytorch", "lightning", "keras-tf"],
+        "scenarios": ["train", "infer", "accuracy"],
+        "size": "small",
+        "timeout_s": 1200.0,  # accuracy: 16 epochs + 16 mAP evaluations, slow on a busy machine
+        "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1, **_DETR_ADAMW},
+        "infer": {"latency_runs": 30, "min_duration_s": 0.3, "warmup": 3, "batch_size": 64,
+                  "samples": 5},
+        "accuracy": {"epochs": 16, "batch_size": 32, "n_train": 1024, **_DETR_ADAMW},
     },
     "backends": {
         "name": "backends",

@@ -54,6 +54,25 @@ FRAMEWORKS: dict[str, FrameworkSpec] = {
 # found in sys.modules after a job is recorded as a fairness warning.
 FRAMEWORK_PACKAGES = ("torch", "tensorflow", "jax")
 
+# Optimizers every adapter builds from its own library. AdamW's hyper-parameters are passed
+# explicitly on every side, because the libraries' defaults differ (torch.optim.AdamW: eps 1e-8,
+# weight_decay 0.01; keras.optimizers.AdamW: epsilon 1e-7, weight_decay 0.004). Keras adds its
+# epsilon to sqrt(v) *before* v's bias correction, torch after it: docs/study.md ("AdamW").
+OPTIMIZERS = ("sgd", "adamw")
+ADAMW_BETAS = (0.9, 0.999)
+ADAMW_EPS = 1e-8
+
+
+def check_optimizer(optimizer: str, weight_decay: float) -> None:
+    """The one-line errors every adapter raises for an optimizer setting it cannot twin."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r} (valid: {', '.join(OPTIMIZERS)})")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0 (got {weight_decay})")
+    if optimizer == "sgd" and weight_decay:
+        raise ValueError("weight_decay needs optimizer 'adamw': SGD's differs between the "
+                         "frameworks (torch: L2 through momentum, Keras: decoupled)")
+
 
 class Adapter(Protocol):
     """The contract between scenarios and a framework; numpy goes in and comes out."""
@@ -76,7 +95,14 @@ class Adapter(Protocol):
     def to_device(self, x: np.ndarray) -> Any:
         """Move a numpy batch (NHWC for images) into the framework's own layout and device."""
 
-    def compile_train(self, net: Any, lr: float, momentum: float) -> None: ...
+    def compile_train(self, net: Any, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0) -> None:
+        """Attach an optimizer (one of ``OPTIMIZERS``) and the loss; it lives across ``fit``s.
+
+        ``momentum`` is SGD's (AdamW uses ``ADAMW_BETAS``); ``weight_decay`` is AdamW's
+        decoupled decay (SGD rejects a non-zero one: torch couples it through momentum, Keras
+        does not, so the twins would train different functions).
+        """
 
     def fit(self, net: Any, x: Any, y: Any, batch_size: int) -> float:
         """One pass over (x, y) in order, the framework's idiomatic way; returns the loss."""

@@ -12,7 +12,8 @@ import json
 from itertools import groupby
 from typing import Any
 
-from twinbench.report.compare import Row, rows
+from twinbench.report.compare import Row, not_reached, rows
+from twinbench.report.profile_view import profile_figures
 from twinbench.results.schema import Record
 
 COLORS = {"pytorch": "#ee4c2c", "lightning": "#792ee5", "keras-tf": "#ff8f00",
@@ -28,6 +29,8 @@ def safe_json(obj: object) -> str:
 
 
 def _label(row: Row, fw: str) -> str:
+    if not_reached(row.cells[fw]):
+        return "not reached"
     if row.best == fw:
         return "best" if len(row.cells) > 1 else ""
     c = row.vs_best(fw)
@@ -83,10 +86,11 @@ def scenario_figures(records: list[Record]) -> list[tuple[str, str]]:
     """(title, safe figure JSON) per task x model x scenario, for plain (non-route) metrics."""
     frameworks = list(dict.fromkeys(r.framework for r in records))
     keep = [r for r in rows(records) if r.scenario not in SKIP and ":" not in r.metric
-            and r.scenario not in ("export-mobile", "export-web")]
+            and r.scenario not in ("export-mobile", "export-web", "profile")]
     keep.sort(key=lambda r: (r.task, r.model, r.scenario, r.metric))
     out = []
     for (task, model, scenario), g in groupby(keep, key=lambda r: (r.task, r.model, r.scenario)):
         title = f"{scenario} · {task} · {model}"
         out.append((title, safe_json(figure(title, list(g), frameworks))))
-    return out
+    # profiles: one stacked bar per framework (categories) instead of a panel per category
+    return out + [(title, safe_json(fig)) for title, fig in profile_figures(records)]

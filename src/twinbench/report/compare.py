@@ -53,7 +53,8 @@ class Row:
 def rows(records: list[Record]) -> list[Row]:
     groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.scenario != "parity" and r.value is not None:
+        if r.status == "ok" and r.scenario != "parity" and (r.value is not None
+                                                            or not_reached(r)):
             groups[(r.task, r.model, r.scenario, r.metric)][r.framework] = r
     out = []
     for (task, model, scenario, metric), cells in groups.items():
@@ -69,6 +70,16 @@ def failures(records: list[Record]) -> list[Record]:
 def parity(records: list[Record]) -> list[Record]:
     return [r for r in records if r.scenario == "parity" and r.status == "ok"
             and "passed" in r.extra]
+
+
+def not_reached(r: Record) -> bool:
+    """A measured "did not happen" (accuracy's time-to-target past its budget), not a gap."""
+    return r.value is None and r.extra.get("reached") is False
+
+
+def fmt_value(r: Record, unit: str = "") -> str:
+    """A record's value as the tables show it: "not reached" where that is the result."""
+    return "not reached" if not_reached(r) else fmt(r.value, unit)
 
 
 def fmt(value: float | None, unit: str = "") -> str:

@@ -7,7 +7,7 @@ inline HTML.
 
 from __future__ import annotations
 
-from twinbench.report.compare import fmt, fmt_ci, fmt_worse
+from twinbench.report.compare import fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
 
 ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ",
@@ -53,7 +53,7 @@ def render_markdown(d: ReportData) -> str:
                 rec = row.cells.get(f)
                 c = row.vs_best(f) if rec else None
                 cells.append("—" if rec is None else " ".join(filter(None, [
-                    fmt(rec.value), fmt_ci(rec), fmt_worse(c) if c else ""])))
+                    fmt_value(rec), fmt_ci(rec), fmt_worse(c) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
     for t in d.route_tables:

@@ -8,7 +8,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinbench.report.compare import failures, fmt, fmt_ci, fmt_worse, parity, rows
+from twinbench.report.compare import (
+    failures,
+    fmt,
+    fmt_ci,
+    fmt_value,
+    fmt_worse,
+    parity,
+    rows,
+)
 from twinbench.report.mobile import MOBILE_SCENARIO, print_mobile
 from twinbench.report.profile_view import print_profiles
 from twinbench.report.web import WEB_SCENARIO, print_web
@@ -37,7 +45,7 @@ def print_results(records: list[Record], console: Console) -> None:
                 if rec is None:
                     cells.append("—")
                     continue
-                text = fmt(rec.value, row.unit)
+                text = fmt_value(rec, row.unit)
                 ci = fmt_ci(rec)
                 if ci:
                     text += f"\n[dim]{ci}[/dim]"
@@ -73,7 +81,9 @@ def print_results(records: list[Record], console: Console) -> None:
                   "(Mann-Whitney U, 5%). Pairwise tests: comparisons.jsonl.[/dim]")
     failed = failures(records)
     if failed:
-        console.print(f"[bold red]{len(failed)} job(s) failed:[/bold red]")
-        for r in failed:
-            first = (r.error or "").splitlines()[0] if r.error else "unknown error"
-            console.print(f"  [red]✗[/red] {escape(r.job_id)}: {escape(first)}", highlight=False)
+        # one line per job and cause: a job that records two scenarios fails both with one cause
+        lines = dict.fromkeys((r.job_id, (r.error or "unknown error").splitlines()[0])
+                              for r in failed)
+        console.print(f"[bold red]{len({j for j, _ in lines})} job(s) failed:[/bold red]")
+        for job_id, first in lines:
+            console.print(f"  [red]✗[/red] {escape(job_id)}: {escape(first)}", highlight=False)

@@ -11,7 +11,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "infer": ("twinbench.scenarios.infer",
               "batch-1 latency p50/p90/p99 and throughput at a larger batch"),
     "accuracy": ("twinbench.scenarios.accuracy",
-                 "eval metric after a fixed epoch budget on real data, and its wall time"),
+                 "eval metric after a fixed epoch budget, its wall time, and time-to-target"),
     "memory": ("twinbench.scenarios.memory", "peak resident memory of the worker while training"),
     "startup": ("twinbench.scenarios.startup",
                 "import, build and first-step time, apart from steady state"),

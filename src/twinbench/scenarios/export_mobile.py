@@ -61,7 +61,7 @@ def chance_warning(base: dict[str, float], num_classes: int) -> list[str]:
 def _train(ctx: Context, net: Any, ds: Any, epochs: int) -> None:
     """The accuracy scenario's loop: same order on every framework, idiomatic fit."""
     a, acc = ctx.adapter, ctx.study.accuracy
-    a.compile_train(net, acc.lr, acc.momentum)
+    a.compile_train(net, acc.lr, acc.momentum, acc.optimizer, acc.weight_decay)
     n = (len(ds.train.y) // acc.batch_size) * acc.batch_size
     for epoch in range(epochs):
         ctx.progress(f"export-mobile: training epoch {epoch + 1}/{epochs}")

@@ -91,7 +91,8 @@ def run(ctx: Context) -> list[Measurement]:
     steps = cfg.steps
     ds = ctx.dataset(n_train=steps * bs, n_test=ib)
     net = ctx.build(ds.input_shape, ds.num_classes)
-    a.compile_train(net, ctx.study.train.lr, ctx.study.train.momentum)
+    tc = ctx.study.train
+    a.compile_train(net, tc.lr, tc.momentum, tc.optimizer, tc.weight_decay)
     idx = np.arange(steps * bs) % len(ds.train.y)
     x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])
     xb = a.to_device(ds.test.x[np.arange(ib) % len(ds.test.y)])

@@ -44,7 +44,7 @@ def cold_start(ctx: Context) -> ColdStart:
     net = ctx.build(ds.input_shape, ds.num_classes)
     build = time.perf_counter() - t0
     after_build = psutil.Process().memory_info().rss / 2**20
-    a.compile_train(net, cfg.lr, cfg.momentum)
+    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
     x = a.to_device(ds.train.x[: cfg.batch_size])
     y = a.labels(ds.train.y[: cfg.batch_size])
     ctx.progress("startup: first training step")

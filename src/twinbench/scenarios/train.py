@@ -25,7 +25,7 @@ def run(ctx: Context) -> list[Measurement]:
     ds = ctx.dataset(name, n_train=max(cfg.steps * bs, 64), n_test=64)
     a = ctx.adapter
     net = ctx.build(ds.input_shape, ds.num_classes)
-    a.compile_train(net, cfg.lr, cfg.momentum)
+    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
 
     def data(steps: int):
         idx = np.arange(steps * bs) % len(ds.train.y)  # cycle the set when k steps exceed it

@@ -13,6 +13,8 @@ from typing import Any
 import keras  # imports the backend too, so the worker's import timer covers it
 import numpy as np
 
+from twinbench.frameworks.base import ADAMW_BETAS, ADAMW_EPS, check_optimizer
+
 BACKEND = keras.backend.backend()
 
 
@@ -88,18 +90,39 @@ class KerasAdapter:
         return self.keras.ops.convert_to_tensor(np.ascontiguousarray(x))
 
     def labels(self, y: np.ndarray) -> Any:
-        return self.keras.ops.convert_to_tensor(np.ascontiguousarray(y).astype("int32"))
+        y = np.ascontiguousarray(y)  # class ids -> int32; float targets (boxes) stay float32
+        return self.keras.ops.convert_to_tensor(y.astype("float32" if y.dtype.kind == "f"
+                                                         else "int32"))
 
-    def compile_train(self, net: Any, lr: float, momentum: float) -> None:
+    def compile_train(self, net: Any, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0) -> None:
         k = self.keras
+        check_optimizer(optimizer, weight_decay)
+        # every value explicit: Keras' AdamW defaults (epsilon 1e-7, weight_decay 0.004) are not
+        # torch's. Keras decays every trainable variable (no exclude_from_weight_decay), as
+        # torch's AdamW does with a plain parameter list.
+        opt = (k.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay,
+                                  beta_1=ADAMW_BETAS[0], beta_2=ADAMW_BETAS[1],
+                                  epsilon=ADAMW_EPS, amsgrad=False)
+               if optimizer == "adamw"
+               else k.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=None))
+        # a twin that overrides compute_loss (DETR's set loss) brings its own loss
+        own = type(net).compute_loss is not k.Model.compute_loss
         net.compile(
-            optimizer=k.optimizers.SGD(learning_rate=lr, momentum=momentum),
-            loss=k.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=opt,
+            loss=None if own else k.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
 
     def knobs(self, net: Any) -> dict[str, Any]:
         jit = getattr(net, "jit_compile", None)
-        return {"jit_compile": jit, "run_eagerly": getattr(net, "run_eagerly", None)}
+        out = {"jit_compile": jit, "run_eagerly": getattr(net, "run_eagerly", None)}
+        opt = getattr(net, "optimizer", None)
+        if opt is not None:  # as built, read back from Keras (the proof of explicit values)
+            cfg = opt.get_config()
+            keys = ("learning_rate", "momentum", "beta_1", "beta_2", "epsilon", "weight_decay")
+            out["optimizer"] = {"name": type(opt).__name__,
+                                **{k: cfg[k] for k in keys if k in cfg}}
+        return out
 
     def train_step(self, net: Any, x: Any, y: Any) -> float:
         return float(net.train_on_batch(x, y))

@@ -1,10 +1,11 @@
 """Lightning adapter: the zoo's PyTorch twin trained the way a Lightning user trains it.
 
 The model code is the *same* ``nn.Module`` as the PyTorch framework's (``zoo/pytorch``), wrapped
-in a ``LightningModule`` whose ``training_step`` returns the cross-entropy loss and whose
-``configure_optimizers`` returns SGD. Training goes through ``lightning.Trainer.fit`` over a
-``DataLoader(TensorDataset(x, y))``; everything else (threads, layout moves, eval-mode predict
-under ``torch.inference_mode()``, weights) is the PyTorch adapter's code, inherited.
+in a ``LightningModule`` whose ``training_step`` returns the loss (cross-entropy, or the twin's
+own) and whose ``configure_optimizers`` returns the PyTorch adapter's optimizer (SGD or AdamW).
+Training goes through ``lightning.Trainer.fit`` over a ``DataLoader(TensorDataset(x, y))``;
+everything else (threads, layout moves, eval-mode predict under ``torch.inference_mode()``,
+weights) is the PyTorch adapter's code, inherited.
 
 What Lightning costs, stated rather than hidden: every ``fit`` call builds a new ``Trainer``
 (tens of milliseconds) and ``Trainer.fit`` runs its setup and teardown (connectors, callbacks,
@@ -28,8 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from twinbench.frameworks.base import check_optimizer
 from twinbench.frameworks.lightning import weights
-from twinbench.frameworks.pytorch.adapter import TorchAdapter
+from twinbench.frameworks.pytorch.adapter import TorchAdapter, make_optimizer, optimizer_knobs
 
 # Keep workers quiet: Lightning logs "GPU available ..." / "Trainer.fit stopped ..." and a tip
 # on every Trainer (Lightning's documented way to silence it is this logger's level). Two
@@ -48,11 +50,11 @@ _ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}
 class LitTwin(L.LightningModule):
     """A zoo twin as a LightningModule: the model is ``net``, unchanged.
 
-    ``configure_optimizers`` builds the SGD optimizer once and returns that same object on
-    every ``Trainer.fit``: Lightning calls the hook again at each ``fit``, and a fresh optimizer
-    would drop the momentum buffers between the adapter's ``fit`` calls (epochs, timing
-    samples), training a different function than the PyTorch and Keras twins, whose optimizers
-    live across calls.
+    ``configure_optimizers`` builds the optimizer once and returns that same object on every
+    ``Trainer.fit``: Lightning calls the hook again at each ``fit``, and a fresh optimizer would
+    drop the momentum buffers (SGD) or moments and step count (AdamW) between the adapter's
+    ``fit`` calls (epochs, timing samples), training a different function than the PyTorch and
+    Keras twins, whose optimizers live across calls.
     """
 
     def __init__(self, net: nn.Module) -> None:
@@ -60,11 +62,14 @@ class LitTwin(L.LightningModule):
         self.net = net
         self.lr = 0.0
         self.momentum = 0.0
-        self._sgd: torch.optim.Optimizer | None = None
+        self.optimizer, self.weight_decay = "sgd", 0.0
+        self._opt: torch.optim.Optimizer | None = None
 
-    def set_optimizer(self, lr: float, momentum: float) -> None:
-        """Set SGD's hyper-parameters; the next ``fit`` starts a fresh optimizer."""
-        self.lr, self.momentum, self._sgd = lr, momentum, None
+    def set_optimizer(self, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0) -> None:
+        """Set the optimizer's hyper-parameters; the next ``fit`` starts a fresh optimizer."""
+        self.lr, self.momentum, self._opt = lr, momentum, None
+        self.optimizer, self.weight_decay = optimizer, weight_decay
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, C, H, W) -> (B, num_classes)
@@ -72,15 +77,17 @@ class LitTwin(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor],
                       batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = F.cross_entropy(self(x), y)
+        # the twin's own loss when it brings one (DETR's set loss), else cross-entropy
+        loss = (getattr(self.net, "loss", None) or F.cross_entropy)(self(x), y)
         # the epoch mean, read back from trainer.callback_metrics (Keras' fit reports the same)
         self.log("train_loss", loss, on_step=False, on_epoch=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        if self._sgd is None:
-            self._sgd = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
-        return self._sgd
+        if self._opt is None:
+            self._opt = make_optimizer(self.parameters(), self.lr, self.momentum,
+                                       self.optimizer, self.weight_decay)
+        return self._opt
 
 
 class LightningAdapter(TorchAdapter):
@@ -105,13 +112,16 @@ class LightningAdapter(TorchAdapter):
     def set_weights(self, net: nn.Module, w: dict[str, Any]) -> None:
         weights.from_canonical(net, w)
 
-    def compile_train(self, net: LitTwin, lr: float, momentum: float) -> None:
-        net.set_optimizer(lr, momentum)
+    def compile_train(self, net: LitTwin, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0) -> None:
+        check_optimizer(optimizer, weight_decay)  # now, not at the first fit
+        net.set_optimizer(lr, momentum, optimizer, weight_decay)
 
     def knobs(self, net: Any) -> dict[str, Any]:
         return {"trainer": "new lightning.Trainer per fit() call", "precision": "32-true",
                 "dataloader": "DataLoader(TensorDataset), num_workers=0",
-                "accelerator": _ACCELERATOR[self.device.type]}
+                "accelerator": _ACCELERATOR[self.device.type],
+                **({"optimizer": optimizer_knobs(net._opt)} if net._opt is not None else {})}
 
     def _trainer(self) -> L.Trainer:
         return L.Trainer(

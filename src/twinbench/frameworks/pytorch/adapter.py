@@ -5,15 +5,36 @@ Images arrive as NHWC numpy and are moved once, outside every timed region, to N
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from twinbench.frameworks.base import ADAMW_BETAS, ADAMW_EPS, check_optimizer
 from twinbench.frameworks.pytorch import weights
 from twinbench.zoo.pytorch import builders
+
+
+def make_optimizer(params: Iterable[nn.Parameter], lr: float, momentum: float,
+                   optimizer: str = "sgd", weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The optimizer the PyTorch and Lightning twins share, every hyper-parameter explicit.
+
+    AdamW decays every parameter in the plain list (biases, BatchNorm and LayerNorm too), as
+    Keras' AdamW decays every trainable variable: no parameter groups on either side.
+    """
+    check_optimizer(optimizer, weight_decay)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=ADAMW_BETAS, eps=ADAMW_EPS,
+                                 weight_decay=weight_decay, amsgrad=False)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=0.0)
+
+
+def optimizer_knobs(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer as built, read back from torch (the record's proof of explicit values)."""
+    keys = ("lr", "momentum", "betas", "eps", "weight_decay")
+    return {"name": type(opt).__name__, **{k: opt.defaults[k] for k in keys if k in opt.defaults}}
 
 
 class TorchAdapter:
@@ -61,11 +82,18 @@ class TorchAdapter:
         return t.to(self.device)
 
     def labels(self, y: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(y)).long().to(self.device)
+        t = torch.from_numpy(np.array(y))
+        # class ids -> int64 for cross-entropy; float targets (detection boxes) pass through
+        return (t if t.is_floating_point() else t.long()).to(self.device)
 
-    def compile_train(self, net: nn.Module, lr: float, momentum: float) -> None:
-        opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-        self._opt[id(net)] = (opt, nn.CrossEntropyLoss())
+    def compile_train(self, net: nn.Module, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0) -> None:
+        opt = make_optimizer(net.parameters(), lr, momentum, optimizer, weight_decay)
+        # a twin that brings its own loss (DETR's set loss) exposes loss(outputs, targets)
+        self._opt[id(net)] = (opt, getattr(net, "loss", None) or nn.CrossEntropyLoss())
+
+    def knobs(self, net: nn.Module) -> dict[str, Any]:
+        return {"optimizer": optimizer_knobs(self._opt[id(net)][0])} if id(net) in self._opt else {}
 
     def train_step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         opt, loss_fn = self._opt[id(net)]
