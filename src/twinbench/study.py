@@ -57,14 +57,10 @@ def _weight_decay(v: float, info: ValidationInfo) -> float:
     return v
 
 
-class TrainConfig(BaseModel):
+class OptimizerFields(BaseModel):
+    """The optimizer settings [train] and [accuracy] share (each section has its own values)."""
+
     model_config = _STRICT
-    dataset: str | None = Field(None, description="default: the task's synthetic set")
-    _check_dataset = field_validator("dataset")(_dataset)
-    batch_size: int = Field(32, gt=0)
-    steps: int = Field(4, gt=0, description="optimizer steps timed together as one sample")
-    samples: int = Field(5, gt=0)
-    warmup: int = Field(1, ge=0, description="samples run and stored apart before timing")
     lr: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     optimizer: Literal["sgd", "adamw"] = Field(
@@ -72,6 +68,16 @@ class TrainConfig(BaseModel):
     _check_optimizer = field_validator("optimizer", mode="before")(_optimizer)
     weight_decay: float = Field(0.0, ge=0, description="adamw's decoupled weight decay")
     _check_weight_decay = field_validator("weight_decay")(_weight_decay)
+
+
+class TrainConfig(OptimizerFields):
+    model_config = _STRICT
+    dataset: str | None = Field(None, description="default: the task's synthetic set")
+    _check_dataset = field_validator("dataset")(_dataset)
+    batch_size: int = Field(32, gt=0)
+    steps: int = Field(4, gt=0, description="optimizer steps timed together as one sample")
+    samples: int = Field(5, gt=0)
+    warmup: int = Field(1, ge=0, description="samples run and stored apart before timing")
 
 
 class InferConfig(BaseModel):
@@ -92,19 +98,12 @@ class ServerConfig(BaseModel):
     search_steps: int = Field(4, ge=0)
 
 
-class AccuracyConfig(BaseModel):
+class AccuracyConfig(OptimizerFields):
     model_config = _STRICT
     dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
     _check_dataset = field_validator("dataset")(_dataset)
     epochs: int = Field(3, gt=0)
     batch_size: int = Field(32, gt=0)
-    lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
-    optimizer: Literal["sgd", "adamw"] = Field(
-        "sgd", description="adamw: betas (0.9, 0.999), eps 1e-8 on every framework")
-    _check_optimizer = field_validator("optimizer", mode="before")(_optimizer)
-    weight_decay: float = Field(0.0, ge=0, description="adamw's decoupled weight decay")
-    _check_weight_decay = field_validator("weight_decay")(_weight_decay)
     n_train: int | None = Field(None, gt=0)
     target: float | None = Field(None, gt=0, le=1, description="headline metric for "
                                  "time-to-target; default: the task's target")
