@@ -129,7 +129,7 @@ def test_a_failing_converter_is_a_failed_record_and_the_job_goes_on(results: dic
 
 def _records(results: dict) -> list[Record]:
     """The payloads as the orchestrator stores them (intervals bootstrapped there)."""
-    from twinbench.runner.local import _with_interval
+    from twinbench.runner.local import _record_fields
 
     out = []
     for name in (*ROUTES, BROKEN):
@@ -138,7 +138,7 @@ def _records(results: dict) -> list[Record]:
             out.append(Record(study="t", run_id="r", job_id=job.job_id, framework=name,
                               backend="x", threads=1,
                               **{"task": job.task, "model": job.model, "scenario": job.scenario,
-                                 **_with_interval(dict(m), job)}))
+                                 **_record_fields(dict(m), job)}))
     return out
 
 

@@ -175,7 +175,7 @@ def test_a_failing_prelude_is_its_own_failed_record_and_the_host_still_runs():
     from types import SimpleNamespace
 
     from twinbench.plan import plan
-    from twinbench.runner.local import _with_interval
+    from twinbench.runner.local import _record_fields
     from twinbench.runner.worker import _prelude
     from twinbench.study import load_study
 
@@ -184,5 +184,5 @@ def test_a_failing_prelude_is_its_own_failed_record_and_the_host_still_runs():
     assert m.scenario == "ceiling" and m.status == "failed" and m.value is None
     assert m.error.startswith("ceiling failed: AttributeError")
     job = next(j for j in plan(load_study(preset="quick")) if j.before)
-    rec = _with_interval(m.to_dict(), job)
+    rec = _record_fields(m.to_dict(), job)
     assert (rec["task"], rec["model"], rec["scenario"]) == ("machine", "gemm", "ceiling")

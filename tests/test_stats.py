@@ -40,13 +40,13 @@ def test_numpy_mad_equals_scipys():
 
 
 def test_worker_measurements_leave_the_interval_to_the_orchestrator():
-    from twinbench.runner.local import _with_interval
+    from twinbench.runner.local import _record_fields
     from twinbench.scenarios.base import from_samples, percentile_of
 
     x = list(np.random.default_rng(8).normal(50.0, 5.0, 200))
     med, p99 = from_samples("latency_p50", "ms", x, "lower"), percentile_of("latency_p99", x, 99)
     assert med.ci95 is None and (med.ci_of, p99.ci_of) == ("median", "p99")
-    rec_med, rec_p99 = _with_interval(med.to_dict()), _with_interval(p99.to_dict())
+    rec_med, rec_p99 = _record_fields(med.to_dict()), _record_fields(p99.to_dict())
     assert "ci_of" not in rec_med and "scenario" not in rec_med
     assert rec_med["ci95"][0] <= med.value <= rec_med["ci95"][1]
     assert rec_p99["ci95"][0] <= p99.value <= rec_p99["ci95"][1]

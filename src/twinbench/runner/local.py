@@ -168,7 +168,7 @@ def _describe_exit(rc: int) -> str:
     return f"worker exited with code {rc}"
 
 
-def _with_interval(m: dict, job: Job | None = None) -> dict:
+def _record_fields(m: dict, job: Job | None = None) -> dict:
     """A worker's measurement as record fields: its pending interval bootstrapped here, and the
     identity of its scenario when the job records for more than one (plan.Job.identity)."""
     m = {k: v for k, v in m.items() if v is not None or k != "scenario"}
@@ -239,7 +239,7 @@ class LocalRunner:
         payload = json.loads(out_path.read_text())
         records = [
             self._record(job, backend=payload["backend"], env=payload["env"],
-                         knobs=payload.get("knobs", {}), **_with_interval(m, job))
+                         knobs=payload.get("knobs", {}), **_record_fields(m, job))
             for m in payload["measurements"]
         ]
         load = meter.fractions()
