@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from twinbench.errors import UserError
 from twinbench.results.export import read_jsonl
 from twinbench.results.schema import Record
 from twinbench.zoo import models_for
@@ -100,7 +101,12 @@ def main() -> int:
         if proc.returncode not in (0, 1):
             print(proc.stderr[-2000:])
             return 1
-    for line in table(read_jsonl(out / "results.jsonl")):
+    try:
+        records = read_jsonl(out / "results.jsonl")
+    except UserError as exc:  # a wrong --from-results folder: one line, as the CLI says it
+        print(f"benchmarks/mobile.py: error: {exc}", file=sys.stderr)
+        return 2
+    for line in table(records):
         print(line)
     return 0
 

@@ -172,8 +172,14 @@ def test_one_line_prefers_the_converters_error_line() -> None:
     exc = ValueError("Could not translate MLIR to FlatBuffer.\n<unknown>:0: error: "
                      "'tf.Foo' op is neither a custom op nor a flex op\nnote: see current op")
     line = export_mobile.one_line(exc)
-    assert line == "ValueError: <unknown>:0: error: 'tf.Foo' op is neither a custom op nor a " \
-                   "flex op"
+    assert line == "ValueError: 'tf.Foo' op is neither a custom op nor a flex op"
+    loc = ValueError('Could not translate MLIR.<unknown>:0: error: loc(callsite(fused["A:", '
+                     '"f@g"] at fused["B:", "B_1"])): \'tf.Bar\' op is neither a custom op')
+    assert export_mobile.one_line(loc) == "ValueError: 'tf.Bar' op is neither a custom op"
+    ours = RuntimeError("executorch runtime exited 1: Failed to load program, error: 0x:23")
+    assert export_mobile.one_line(ours) == f"RuntimeError: {ours}"  # not an MLIR diagnostic
+    intro = RuntimeError("The following call raised this error:\nCould not guard on u0 > 0")
+    assert export_mobile.one_line(intro) == "RuntimeError: Could not guard on u0 > 0"
     assert export_mobile.one_line(RuntimeError("")) == "RuntimeError: "
 
 

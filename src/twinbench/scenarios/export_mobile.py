@@ -9,20 +9,29 @@ int8's accuracy cost meaningless). Each route (``fp32``, ``int8-dynamic`` (LiteR
 (``twinbench.export.mobile_runtime``) at batch 1 and the study's thread count. Metrics are named
 ``<route>:<metric>``, so one row compares LiteRT (keras-tf column) and ExecuTorch (pytorch
 column) at the same precision. A route that fails becomes a ``<route>:status`` record with
-status "failed" and the converter's or runtime's error in one line; the other routes go on.
+status "failed" and the converter's, the runtime's or the measuring step's error in one line;
+the other routes go on.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from twinbench.export.mobile_runtime import RUNTIMES, RuntimeFailure, native_libs, run_artifact
+from twinbench.export.mobile_runtime import (
+    RUNTIMES,
+    RuntimeFailure,
+    RuntimeResult,
+    native_libs,
+    run_artifact,
+)
 from twinbench.scenarios.base import Context, Failed, Measurement, from_samples, percentile_of
+from twinbench.tasks import task_module
 from twinbench.tasks.datasets import epoch_order
 
 # framework id -> its export module (same functions in each); others get a not-applicable record
@@ -42,10 +51,29 @@ TITLES = {"litert": "LiteRT", "executorch": "ExecuTorch"}
 FP32_TOLERANCE = 1e-3  # max |runtime - framework| on the outputs, fp32 on both sides
 
 
+# an MLIR diagnostic: "<unknown>:0: error: ...", "loc(...): error: ..." or a line "error: ..."
+_MLIR_ERROR = re.compile(r"(?:^|:\d+:\s*|\)\s*:\s*)error:(.*)")
+
+
+def _drop_loc(text: str) -> str:
+    """MLIR prefixes its message with a ``loc(...)`` blob hundreds of characters long."""
+    if not text.startswith("loc("):
+        return text
+    depth = 0
+    for i, ch in enumerate(text[3:], 3):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:
+            return text[i + 1:].lstrip(": ").strip()
+    return text
+
+
 def one_line(exc: BaseException) -> str:
-    """The most telling line of a converter error (MLIR errors carry 'error:' lines)."""
+    """The most telling line of a converter error: MLIR's 'error:' message without its location,
+    else the first line that is not just an introduction ending in ':'."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    pick = next((ln for ln in lines if "error:" in ln), lines[0] if lines else "")
+    said = (_drop_loc(m.group(1).strip()) for m in map(_MLIR_ERROR.search, lines) if m)
+    pick = next((msg for msg in said if msg), None) or next(
+        (ln for ln in lines if not ln.endswith(":")), lines[0] if lines else "")
     return f"{type(exc).__name__}: {pick}"[:300]
 
 
@@ -125,21 +153,36 @@ def _route(ctx: Context, fam: ModuleType, route: str, net: Any, data: dict[str, 
                              error=f"{r}: {one_line(exc)}")], {}
     info.update({"threads_used": res.detail.get("threads"),
                  "python_imports": res.detail.get("python_imports")})
+    try:
+        return out + _measure(ctx, fam, r, res, data, base, info), res.detail
+    except Exception as exc:  # outputs the metrics cannot read (layout, shape): this route only
+        return out + [Failed(f"{r}:status", "", None, extra=info,
+                             error=f"{r}: measuring failed: {one_line(exc)}")], res.detail
+
+
+def _measure(ctx: Context, fam: ModuleType, r: str, res: RuntimeResult, data: dict[str, Any],
+             base: dict[str, float], info: dict[str, Any]) -> list[Measurement]:
+    """Parity, the task metric and the runtime's timings for one route that ran."""
     pred = fam.from_runtime_layout(res.outputs).astype(np.float64)
-    ref = data["ref"]
+    ref, n = data["ref"], data["num_classes"]
+    if pred.shape != ref.shape:
+        raise ValueError(f"runtime outputs {pred.shape} do not match the framework's {ref.shape}")
     diff = float(np.max(np.abs(pred - ref)))
-    agree = float(np.mean(np.argmax(pred, -1) == np.argmax(ref, -1)))
-    scores = ctx.evaluate(pred, data["y"], data["num_classes"])
-    parity = {**info, "n_inputs": int(len(ref)), "against": f"{ctx.adapter.id} model"}
-    if route == "fp32":
+    decide = task_module(ctx.job.task).decisions  # class per image, text, pixel or query
+    picked = decide(ref, n)
+    agree = float(np.mean(decide(pred, n) == picked))
+    scores = ctx.evaluate(pred, data["y"], n)
+    parity = {**info, "n_inputs": int(len(ref)), "against": f"{ctx.adapter.id} model",
+              "agreement_items": int(picked.size)}
+    if r == "fp32":
         parity.update({"tolerance": FP32_TOLERANCE, "passed": diff <= FP32_TOLERANCE})
     common = {"dataset": data["dataset"], "extra": info}
     lat = {"batch_size": 1, "extra": info}
-    out += [Measurement(f"{r}:status", "", 1.0, None, extra={**info, "state": "ok"}),
-            Measurement(f"{r}:output_max_abs_diff", "abs", diff, "lower", extra=parity,
-                        warnings=[] if parity.get("passed", True) else
-                        [f"{r}: outputs differ from the framework by {diff:.2g}"]),
-            Measurement(f"{r}:top1_agreement", "fraction", agree, "higher", extra=parity)]
+    out = [Measurement(f"{r}:status", "", 1.0, None, extra={**info, "state": "ok"}),
+           Measurement(f"{r}:output_max_abs_diff", "abs", diff, "lower", extra=parity,
+                       warnings=[] if parity.get("passed", True) else
+                       [f"{r}: outputs differ from the framework by {diff:.2g}"]),
+           Measurement(f"{r}:top1_agreement", "fraction", agree, "higher", extra=parity)]
     for k, v in scores.items():
         out += [Measurement(f"{r}:{k}", "fraction", v, "higher", **common),
                 Measurement(f"{r}:{k}_change", "fraction", v - base[k], "higher",
@@ -165,7 +208,7 @@ def _route(ctx: Context, fam: ModuleType, route: str, net: Any, data: dict[str, 
                         res.peak_rss_mib - res.rss_after_import_mib, "lower", extra={
                 **info, "note": "peak RSS minus RSS after importing the runtime: what loading "
                                 "and running the model added"})]
-    return out, res.detail
+    return out
 
 
 def run(ctx: Context) -> list[Measurement]:
@@ -198,9 +241,21 @@ def run(ctx: Context) -> list[Measurement]:
     data["warn"] = chance_warning(base, ds.num_classes)
     out = [Measurement(f"framework:{k}", "fraction", v, "higher", dataset=name, extra=trained,
                        warnings=list(data["warn"])) for k, v in base.items()]
-    loaded: dict[str, Any] | None = None
+    got, loaded = run_routes(ctx, fam, net, data, base, info)
+    return out + got + footprint(fam.RUNTIME, loaded)
+
+
+def run_routes(ctx: Context, fam: ModuleType, net: Any, data: dict[str, Any],
+               base: dict[str, float], info: dict[str, Any]) -> tuple[list[Measurement], dict]:
+    """Every route of ``fam`` in turn: a route that fails is a record, and the next one runs.
+
+    Returns the records and the runtime process's loaded-library figures (from the first route
+    that ran, {} if none did).
+    """
+    out: list[Measurement] = []
+    loaded: dict[str, Any] = {}
     for route in fam.ROUTES:
         got, detail = _route(ctx, fam, route, net, data, base, info)
         out += got
-        loaded = loaded or (detail if "loaded_runtime_libs_bytes" in detail else None)
-    return out + footprint(fam.RUNTIME, loaded)
+        loaded = loaded or (detail if "loaded_runtime_libs_bytes" in detail else {})
+    return out, loaded

@@ -1,9 +1,10 @@
 """Task families: their data sets and framework-neutral metrics.
 
-Each task is one module with the same two functions, so scenarios never branch on the task:
+Each task is one module with the same functions, so scenarios never branch on the task:
 
     load(name, settings, *, n_train, n_test) -> Dataset    # numpy, same order for every framework
     evaluate(outputs, y, num_classes) -> dict[str, float]  # first key is the headline metric
+    decisions(outputs, num_classes) -> np.ndarray          # class per image/text/pixel/query
 
 Only names live here (numpy at most); a worker imports the one task module it needs.
 """

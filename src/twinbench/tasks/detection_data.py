@@ -192,6 +192,9 @@ def _read_split(path: Path, doc: dict[str, Any], root: Path, size: int, index: d
                 raise UserError(f"{path}: annotation {ann.get('id')} has category {cat}, "
                                 "which the train file's categories do not list")
             bx, by, bw, bh = (float(v) for v in ann["bbox"])
+            if not np.isfinite([bx, by, bw, bh]).all():
+                raise UserError(f"{path}: annotation {ann.get('id')} has a NaN or inf in its "
+                                f"bbox {ann['bbox']}; fix the file")
             if bw <= 0 or bh <= 0:
                 raise UserError(f"{path}: annotation {ann.get('id')} has an empty bbox "
                                 f"{ann['bbox']}; COCO boxes are [x, y, width, height]")
@@ -231,4 +234,6 @@ def read_image(path: Path) -> np.ndarray:
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
         raise UserError(f"{path}: an image must be (H, W), (H, W, 1|3|4), got {a.shape}")
     a = np.repeat(a, 3, -1) if a.shape[-1] == 1 else a[..., :3]
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        raise UserError(f"{path}: the image contains NaN or inf values; fix or re-create it")
     return (a / 255.0 if a.dtype == np.uint8 else a).astype(np.float32)

@@ -21,3 +21,8 @@ def load(name: str, settings: Any, *, n_train: int | None = None,
 def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
     pred = np.argmax(outputs, axis=-1)
     return {"accuracy": accuracy(pred, y), "macro_f1": macro_f1(pred, y, num_classes)}
+
+
+def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """The class chosen per image: what top-1 agreement between two runs of a model compares."""
+    return np.asarray(outputs).argmax(axis=-1)

@@ -36,3 +36,9 @@ def load(name: str, settings: Any, *, n_train: int | None = None,
 
 def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
     return evaluate_outputs(outputs, y, num_classes)
+
+
+def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """The class chosen per query, "no object" included: the box coordinates after the C + 1
+    logits are not scores, so an argmax over the whole row would mix them in."""
+    return np.asarray(outputs)[..., :num_classes + 1].argmax(axis=-1)

@@ -31,3 +31,8 @@ def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, 
     pred = scores.argmax(axis=-1)
     return {"mean_iou": mean_iou(pred, truth, num_classes),
             "pixel_accuracy": accuracy(pred, truth)}
+
+
+def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """The class chosen per pixel (channels-last logits): what top-1 agreement compares."""
+    return np.asarray(outputs).argmax(axis=-1)

@@ -65,6 +65,11 @@ def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, 
     return {"accuracy": accuracy(pred, y), "macro_f1": macro_f1(pred, y, num_classes)}
 
 
+def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """The class chosen per text: what top-1 agreement between two runs of a model compares."""
+    return np.asarray(outputs).argmax(axis=-1)
+
+
 def _build(name: str, train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray],
            num_classes: int, seq_len: int, max_vocab: int) -> Dataset:
     vocab = build_vocab(train[0], max_vocab)  # TRAIN only: test words may be unknown
