@@ -74,7 +74,9 @@ def main() -> int:
         return 1
     print_web(list(read_jsonl(out / "results.jsonl")), Console(width=140))
     summary(out)
-    return 0
+    if proc.returncode != 0:  # the table above is partial: say why, and fail like the study
+        print((proc.stderr.strip() or proc.stdout.strip() or "no output")[-2000:])
+    return proc.returncode
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+CONVERTER_TIMEOUT_S = 900.0  # the most a SavedModel -> TF.js conversion may take
+
 
 class ConversionError(RuntimeError):
     """A route could not produce its model; the message is one line."""
@@ -59,7 +61,16 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]
 
 
-def to_tfjs(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
+def converter_timeout_s(job_timeout_s: float | None) -> float:
+    """Half the job's budget (at most 900 s): the converter's own timeout must fire before the
+    job's watchdog kills the worker, so the user reads "converter timed out", and the LiteRT.js
+    route and the pages still have time to run."""
+    return CONVERTER_TIMEOUT_S if job_timeout_s is None else min(CONVERTER_TIMEOUT_S,
+                                                                   job_timeout_s / 2)
+
+
+def to_tfjs(net: Any, out: Path, sample_shape: tuple[int, ...],
+            timeout_s: float = CONVERTER_TIMEOUT_S) -> WebModel:
     h, w, c = _image_shape(sample_shape)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -68,14 +79,7 @@ def to_tfjs(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
         net.export(str(saved), format="tf_saved_model", verbose=False)
     except Exception as exc:
         raise ConversionError(f"SavedModel export failed: {_one_line(exc)}") from exc
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run(
-        [sys.executable, "-m", "twinbench.export.tfjs_converter", str(saved), str(out)],
-        capture_output=True, text=True, env=env, timeout=900, check=False)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["no output"]
-        raise ConversionError(f"tensorflowjs converter failed: {lines[-1][:300]}")
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = _run_converter(saved, out, timeout_s)
     import keras
     import tensorflow as tf
 
@@ -89,8 +93,39 @@ def to_tfjs(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
                     time.perf_counter() - t0, tools)
 
 
-def to_litert(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
-    """The fp32 ``.tflite`` of the export-mobile scenario (same code, same file), batch 1."""
+def _run_converter(saved: Path, out: Path, timeout_s: float) -> dict[str, Any]:
+    """Run ``twinbench.export.tfjs_converter``; any way it can go wrong is one ConversionError
+    line (a crash, a non-zero exit, a hang, a last stdout line that is not its JSON report)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "twinbench.export.tfjs_converter", str(saved), str(out)],
+            capture_output=True, text=True, env=env, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionError(f"tensorflowjs converter timed out after {timeout_s:g} s") from exc
+    except OSError as exc:
+        raise ConversionError(f"tensorflowjs converter did not start: {_one_line(exc)}") from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["no output"]
+        code = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        raise ConversionError(f"tensorflowjs converter failed ({code}): {lines[-1][:300]}")
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    try:
+        report = json.loads(last)
+        if not isinstance(report, dict) or "tensorflowjs" not in report:
+            raise ValueError("no 'tensorflowjs' version in it")
+    except ValueError as exc:
+        shown = repr(last[:120]) if last else "nothing"
+        raise ConversionError(f"tensorflowjs converter printed {shown} instead of its JSON "
+                              f"report ({exc})"[:400]) from exc
+    return report
+
+
+def to_litert(net: Any, out: Path, sample_shape: tuple[int, ...],
+              timeout_s: float = CONVERTER_TIMEOUT_S) -> WebModel:
+    """The fp32 ``.tflite`` of the export-mobile scenario (same code, same file), batch 1.
+
+    In-process, so ``timeout_s`` cannot interrupt it; the job's watchdog bounds it."""
     import numpy as np
 
     from twinbench.export import mobile_litert
@@ -107,7 +142,9 @@ def to_litert(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
                     mobile_litert.versions())
 
 
-def to_onnx(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
+def to_onnx(net: Any, out: Path, sample_shape: tuple[int, ...],
+            timeout_s: float = CONVERTER_TIMEOUT_S) -> WebModel:
+    """In-process, so ``timeout_s`` cannot interrupt it; the job's watchdog bounds it."""
     import onnx
     import torch
 
@@ -137,6 +174,6 @@ def to_onnx(net: Any, out: Path, sample_shape: tuple[int, ...]) -> WebModel:
                      "onnxscript": onnxscript.__version__})
 
 
-EXPORTS: dict[str, Callable[[Any, Path, tuple[int, ...]], WebModel]] = {
+EXPORTS: dict[str, Callable[[Any, Path, tuple[int, ...], float], WebModel]] = {
     "tfjs": to_tfjs, "litert": to_litert, "onnx": to_onnx,
 }

@@ -87,7 +87,8 @@ def c7(ev: Evidence) -> ClaimResult:
     for fw, variants in sorted(web.items()):
         for v, m in sorted(variants.items()):
             st = m.get("status")
-            if st is None or st.status == "failed" or st.value != 1.0:
+            ran_unequal = st is not None and st.extra.get("state") == "parity-failed"
+            if (st is None or st.status == "failed" or st.value != 1.0) and not ran_unequal:
                 why = (st.error if st and st.error else st.extra.get("reason", "did not run")
                        if st else "no status")
                 res.evidence.append(f"{v} ({fw}): not run: {why}")

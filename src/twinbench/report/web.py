@@ -63,23 +63,32 @@ def _num(r: Record | None) -> str:
     return "—" if r is None or r.value is None else fmt(r.value)
 
 
+def _text(*values: object) -> str:
+    """The first value that is set, as text; "—" when none is (never the word "None")."""
+    return next((str(v) for v in values if v is not None and v != ""), "—")
+
+
 def _row(variant: str, st: Record, recs: dict[str, Record]) -> WebRow:
     e = st.extra
 
     def get(q: str) -> Record | None:
         return recs.get(f"{variant}:{q}")
 
-    used, asked = e.get("threads_used"), e.get("threads_requested")
-    threads = f"{asked}t" + (f" ({used} used)" if used is not None and used != asked else "")
-    backend = f"wasm {threads}" if e.get("backend") == "wasm" else str(e.get("backend"))
-    row = WebRow(str(e.get("title", e.get("runtime"))), backend, st.framework, "ok",
-                 short=str(e.get("short", e.get("runtime"))))
+    used, asked = e.get("threads_reported"), e.get("threads_requested")
+    threads = f"{_text(asked)}t" + (f" ({used} used)" if used is not None and used != asked
+                                    else "")
+    backend = f"wasm {threads}" if e.get("backend") == "wasm" else _text(e.get("backend"))
+    row = WebRow(_text(e.get("title"), e.get("runtime")), backend, st.framework, "ok",
+                 short=_text(e.get("short"), e.get("runtime")))
     if st.status == "failed":
         row.status, row.reason = "FAILED", (st.error or "").split(": ", 1)[-1]
         return row
-    if e.get("state", "ok") != "ok":
-        row.status, row.reason = str(e.get("state")), str(e.get("reason", ""))
+    state = e.get("state", "ok")
+    if state not in ("ok", "parity-failed"):
+        row.status, row.reason = _text(state), _text(e.get("reason"))
         return row
+    if state == "parity-failed":  # it ran: show its numbers, but never as a plain "ok"
+        row.status, row.reason = "PARITY FAILED", _text(e.get("reason"))
     p50, diff = get("latency_p50"), get("output_max_abs_diff")
     row.model, row.runtime_bytes = _size(get("model_bytes")), _size(get("runtime_bytes"))
     row.download_gz = _gz(get("model_bytes"), get("runtime_bytes"))
@@ -112,17 +121,23 @@ def web_tables(records: list[Record]) -> list[tuple[str, list[WebRow]]]:
     return out
 
 
+def _stale(age_days: int | None) -> str:
+    return "" if age_days is None else f", STALE: {age_days} days before this run"
+
+
 def packages(records: list[Record]) -> list[str]:
     """One line per runtime package and converter: version and release date (freshness)."""
     seen: dict[str, str] = {}
     for r in records:
         e = r.extra
         if r.scenario == WEB_SCENARIO and e.get("package"):
-            seen[e["package"]] = f"{e['package']} {e.get('version')} " \
-                                 f"(released {e.get('released', 'unknown')})"
+            seen[e["package"]] = f"{e['package']} {_text(e.get('version'))} " \
+                                 f"(released {_text(e.get('released'))}" \
+                                 f"{_stale(e.get('age_days') if e.get('stale') else None)})"
         if r.scenario == WEB_SCENARIO and r.metric.endswith(":convert_time"):
-            dates = e.get("tools_released", {})
-            tools = ", ".join(f"{k} {v}" + (f" (released {dates[k]})" if k in dates else "")
+            dates, old = e.get("tools_released", {}), e.get("tools_stale_days", {})
+            tools = ", ".join(f"{k} {v}" + (f" (released {dates[k]}{_stale(old.get(k))})"
+                                            if k in dates else "")
                               for k, v in e.get("tools", {}).items()
                               if k not in ("stand-ins", "patches"))
             seen[r.metric] = f"{e.get('runtime')} model converted in {fmt(r.value, 's')} " \

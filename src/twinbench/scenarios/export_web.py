@@ -4,9 +4,10 @@ the first prediction, and how fast after that — measured in a real headless Ch
 Runs in the worker of ONE framework (keras-tf: TF.js and LiteRT.js; pytorch: ONNX Runtime Web;
 see ``twinbench.web.runtimes``). The twin is built with the shared initial weights, converted,
 served from 127.0.0.1, and each runtime/backend variant is opened in a fresh browser context.
-Every variant yields a ``<variant>:status`` record — ok, unavailable here (GPU backends without a
-GPU), or failed with a one-line reason — and, when it ran, load time, first inference, latency
-p50/p90 with raw samples, bytes downloaded and output parity against the framework's own outputs.
+Every variant yields a ``<variant>:status`` record — ok (1), parity-failed (0: it ran, but its
+outputs differ from the framework's), unavailable here (0: GPU backends without a GPU), not-run, or
+failed with a one-line reason — and, when it ran, load time, first inference, latency p50/p90 with
+raw samples, bytes downloaded and output parity against the framework's own outputs.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 
-from twinbench.export.web_convert import EXPORTS, ConversionError, WebModel
+from twinbench.export.web_convert import EXPORTS, ConversionError, WebModel, converter_timeout_s
 from twinbench.scenarios.base import Context, Failed, Measurement, from_samples, percentile_of
 from twinbench.web import runtimes as web
 from twinbench.web.browser import Browser, BrowserUnavailable, check_chromium
@@ -89,18 +92,29 @@ def _measure(ctx: Context, browser: Browser, stage: Path, rt: Runtime, v: Varian
         res = browser.run_page(f"{server.url}/pages/{rt.page}?{query}")
         model_b, model_gz, model_files = _bytes(server, "/models/")
         rt_b, rt_gz, rt_files = _bytes(server, "/npm/")
-    info = {**info, "threads_used": res.get("threads"), "runtime_detail": res.get("detail"),
+    # threads: what the runtime itself reports (None where it has no API: LiteRT.js), and the
+    # Web Workers Chromium saw the page start (a wasm thread pool is workers), not an echo
+    info = {**info, "threads_reported": res.get("threads"),
+            "workers_started": res.get("workers"), "runtime_detail": res.get("detail"),
             "cross_origin_isolated": res.get("cross_origin_isolated"),
             "runtime_reported_version": res.get("runtime_version")}
     if not res.get("ok"):
         return [Failed(f"{v.id}:status", "", None, extra=info,
                        error=f"{v.id}: page failed: {res.get('error', 'no result')}"[:400])]
-    out = np.asarray(res["outputs"], dtype=np.float64).reshape(ref.shape)
-    diff = float(np.max(np.abs(out - ref)))
+    out = np.asarray(res["outputs"], dtype=np.float64)
+    if out.size != ref.size:
+        return [Failed(f"{v.id}:status", "", None, extra=info,
+                       error=f"{v.id}: page returned {out.size} output values, the framework "
+                             f"{ref.size} (shape {tuple(ref.shape)})")]
+    diff = float(np.max(np.abs(out.reshape(ref.shape) - ref)))
+    passed = diff <= TOLERANCE
+    state = {"state": "ok"} if passed else {
+        "state": "parity-failed", "max_abs_diff": diff,
+        "reason": f"outputs differ from {ctx.adapter.id}: max|Δ| {diff:.2e} > {TOLERANCE:g}"}
     load = res["runtime_init_ms"] + res["model_load_ms"]
     common = {"batch_size": 1, "extra": info}
     return [
-        Measurement(f"{v.id}:status", "", 1.0, None, extra={**info, "state": "ok"}),
+        Measurement(f"{v.id}:status", "", 1.0 if passed else 0.0, None, extra={**info, **state}),
         Measurement(f"{v.id}:load_time", "ms", load, "lower", batch_size=1, extra={
             **info, "runtime_init_ms": res["runtime_init_ms"],
             "model_load_ms": res["model_load_ms"], "ready_since_navigation_ms": res["ready_ms"]}),
@@ -114,7 +128,7 @@ def _measure(ctx: Context, browser: Browser, stage: Path, rt: Runtime, v: Varian
         Measurement(f"{v.id}:runtime_bytes", "bytes", float(rt_b), "lower", extra={
             **info, "gzip_bytes": rt_gz, "files": rt_files}),
         Measurement(f"{v.id}:output_max_abs_diff", "abs", diff, "lower", extra={
-            **info, "tolerance": TOLERANCE, "passed": diff <= TOLERANCE, "n_inputs": len(ref),
+            **info, "tolerance": TOLERANCE, "passed": passed, "n_inputs": len(ref),
             "against": f"{ctx.adapter.id} predict"}),
     ]
 
@@ -134,24 +148,94 @@ def _browser_problem() -> str | None:
 
 def _convert(ctx: Context, net: Any, runtimes: list[Runtime], stage: Path, x: np.ndarray,
              sample_shape: tuple[int, ...]) -> tuple[dict[str, WebModel | str], list[Measurement]]:
-    """Each route's model, or the one-line reason it did not convert."""
+    """Each route's model, or the one-line reason it did not convert (never raises: a broken
+    route must not cost the other routes their records)."""
     models: dict[str, WebModel | str] = {}
     out: list[Measurement] = []
+    timeout_s = converter_timeout_s(ctx.study.timeout_s)
+    today = date.today()
     for rt in runtimes:
         ctx.progress(f"export-web: converting for {rt.title}")
         try:
-            m = EXPORTS[rt.export](net, stage / "models" / rt.id, sample_shape)
+            m = EXPORTS[rt.export](net, stage / "models" / rt.id, sample_shape, timeout_s)
+            _write_inputs(stage / "data" / rt.id, x, m)
         except ConversionError as exc:
             models[rt.id] = f"conversion failed: {_one_line(exc)}"
             continue
-        _write_inputs(stage / "data" / rt.id, x, m)
+        except Exception as exc:  # a bug, not a known failure mode: still only this route
+            models[rt.id] = f"conversion failed: {type(exc).__name__}: {_one_line(exc)}"
+            continue
         models[rt.id] = m
         released = {k: d for k, v in m.tools.items()  # a stale converter is a finding too
                     if (d := web.release_date("pypi", k, v)) != "unknown"}
+        stale = {k: age for k, d in released.items()
+                 if (age := web.age_days(d, today)) is not None and age > web.STALE_DAYS}
         out.append(Measurement(f"{rt.id}:convert_time", "s", m.convert_s, "lower", extra={
             "runtime": rt.id, "tools": m.tools, "tools_released": released,
+            "tools_stale_days": stale, "converter_timeout_s": timeout_s,
             "model_bytes_on_disk": m.bytes_on_disk, "files": [p.name for p in m.files]}))
     return models, out
+
+
+MeasureFn = Callable[[Context, Browser, Runtime, Variant, WebModel, dict[str, Any]],
+                     list[Measurement]]
+
+
+def _variants(ctx: Context, runtimes: list[Runtime], models: dict[str, WebModel | str],
+              problem: str | None, measure: MeasureFn) -> list[Measurement]:
+    """Every variant's records. One variant that goes wrong (an exception, a crashed page, a
+    dead Chromium) is that variant's failed record; the next variants still run, in a
+    restarted browser when the old one died."""
+    out: list[Measurement] = []
+    restarts = 0
+    with ExitStack() as stack:
+        browser: Browser | None = None
+        probe: dict[str, Any] = {}
+        if problem is None:
+            try:
+                browser = stack.enter_context(Browser())
+                with StaticServer({"/pages/": PAGES}) as server:
+                    probe = browser.run_page(f"{server.url}/pages/probe.html")
+                probe["browser"] = f"Chromium {browser.version}"
+            except BrowserUnavailable as exc:
+                problem, browser = str(exc), None
+            except Exception as exc:  # Playwright itself broken: every variant says why
+                problem = f"browser setup failed: {type(exc).__name__}: {_one_line(exc)}"
+                browser = None
+        today = date.today()
+        for rt in runtimes:
+            pkg = web.package_info(rt.package, today)
+            for v in rt.variants(ctx.study.threads):
+                if browser is not None and not browser.connected:
+                    try:
+                        browser.restart()
+                        restarts += 1
+                    except BrowserUnavailable as exc:
+                        problem, browser = f"Chromium died and did not restart: {exc}", None
+                info = {"runtime": rt.id, "title": rt.title, "short": rt.short, "variant": v.id,
+                        "backend": v.backend, "threads_requested": v.threads,
+                        "isolated": v.isolated, **pkg, "browser": probe.get("browser"),
+                        "browser_restarts": restarts}
+                m = models[rt.id]
+                if isinstance(m, str) or browser is None:
+                    why = m if isinstance(m, str) else problem
+                    out.append(Failed(f"{v.id}:status", "", None, extra=info,
+                                      error=f"{v.id}: {why}"))
+                elif v.gpu and not probe.get("ok"):
+                    out.append(Failed(f"{v.id}:status", "", None, extra=info, error=(
+                        f"{v.id}: GPU probe page failed: {probe.get('error', 'no result')}")))
+                elif v.gpu:
+                    why = web.gpu_verdict(v.backend, probe)
+                    out.append(Measurement(f"{v.id}:status", "", 0.0 if why else None, extra={
+                        **info, "tools": m.tools, "state": "unavailable" if why else "not-run",
+                        "reason": why or "a GPU is offered, but twinbench does not time it yet"}))
+                else:
+                    try:
+                        out += measure(ctx, browser, rt, v, m, {**info, "tools": m.tools})
+                    except Exception as exc:  # a bug in one variant must not end the job
+                        out.append(Failed(f"{v.id}:status", "", None, extra=info, error=(
+                            f"{v.id}: {type(exc).__name__}: {_one_line(exc)}")[:400]))
+    return out
 
 
 def run(ctx: Context) -> list[Measurement]:
@@ -173,34 +257,9 @@ def run(ctx: Context) -> list[Measurement]:
     shutil.rmtree(stage, ignore_errors=True)
     problem = _browser_problem()  # known before converting; conversion is measured regardless
     models, out = _convert(ctx, net, runtimes, stage, x, tuple(ds.input_shape))
-    with ExitStack() as stack:
-        browser: Browser | None = None
-        probe: dict[str, Any] = {}
-        if problem is None:
-            try:
-                browser = stack.enter_context(Browser())
-                with StaticServer({"/pages/": PAGES}) as server:
-                    probe = browser.run_page(f"{server.url}/pages/probe.html")
-                probe["browser"] = f"Chromium {browser.version}"
-            except BrowserUnavailable as exc:
-                problem = str(exc)
-        for rt in runtimes:
-            pkg = web.package_info(rt.package)
-            for v in rt.variants(ctx.study.threads):
-                info = {"runtime": rt.id, "title": rt.title, "short": rt.short, "variant": v.id,
-                        "backend": v.backend, "threads_requested": v.threads,
-                        "isolated": v.isolated, **pkg, "browser": probe.get("browser")}
-                m = models[rt.id]
-                if isinstance(m, str) or browser is None:
-                    why = m if isinstance(m, str) else problem
-                    out.append(Failed(f"{v.id}:status", "", None, extra=info,
-                                      error=f"{v.id}: {why}"))
-                elif v.gpu:
-                    why = web.gpu_verdict(v.backend, probe)
-                    out.append(Measurement(f"{v.id}:status", "", 0.0 if why else None, extra={
-                        **info, "tools": m.tools, "state": "unavailable" if why else "not-run",
-                        "reason": why or "a GPU is offered, but twinbench does not time it yet"}))
-                else:
-                    out += _measure(ctx, browser, stage, rt, v, m, ref,
-                                    {**info, "tools": m.tools})
-    return out
+
+    def measure(ctx: Context, browser: Browser, rt: Runtime, v: Variant, m: WebModel,
+                info: dict[str, Any]) -> list[Measurement]:
+        return _measure(ctx, browser, stage, rt, v, m, ref, info)
+
+    return out + _variants(ctx, runtimes, models, problem, measure)

@@ -55,6 +55,10 @@ class Browser:
         self._browser: Any = None
 
     def __enter__(self) -> Browser:
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
@@ -64,17 +68,32 @@ class Browser:
                 timeout=60_000)
         except Exception as exc:
             self._pw.stop()
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BrowserUnavailable(f"Chromium at {self.executable} did not start: {first}") \
-                from exc
-        return self
+            self._pw = self._browser = None
+            raise BrowserUnavailable(f"Chromium at {self.executable} did not start: "
+                                     f"{_first_line(exc)}") from exc
+
+    def _close(self) -> None:
+        for closer in (getattr(self._browser, "close", None), getattr(self._pw, "stop", None)):
+            try:
+                if closer is not None:
+                    closer()
+            except Exception:  # noqa: S110 (a dead browser cannot be closed twice; go on)
+                pass
+        self._pw = self._browser = None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._browser is not None:
-            self._browser.close()
-        if self._pw is not None:
-            self._pw.stop()
+        self._close()
+
+    @property
+    def connected(self) -> bool:
+        """False once the Chromium process is gone (crashed, killed, closed)."""
+        return self._browser is not None and bool(self._browser.is_connected())
+
+    def restart(self) -> None:
+        """A fresh Chromium after the last one died; BrowserUnavailable when it will not start."""
+        self._close()
+        self._launch()
 
     @property
     def version(self) -> str:
@@ -83,25 +102,41 @@ class Browser:
     def run_page(self, url: str) -> dict[str, Any]:
         """Open ``url`` in a fresh context and return the object the page publishes.
 
-        Page errors (uncaught exceptions, console errors) come back under ``"console"`` so a
-        failure carries the browser's own words.
+        Never raises for a page, renderer or browser that fails: the result is then
+        ``{"ok": False, "error": <one line>}``. Page errors (uncaught exceptions, console errors)
+        come back under ``"console"`` so a failure carries the browser's own words, and
+        ``"workers"`` counts the Web Workers the page started (wasm thread pools are workers).
         """
-        context = self._browser.new_context()
-        page = context.new_page()
         notes: list[str] = []
-        page.on("pageerror", lambda e: notes.append(f"pageerror: {e}"))
-        page.on("console", lambda m: notes.append(f"{m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
+        workers: list[str] = []
         try:
+            context = self._browser.new_context()
+        except Exception as exc:  # the browser itself is gone
+            return {"ok": False, "error": f"browser unusable: {_first_line(exc)}",
+                    "console": [], "workers": 0}
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda e: notes.append(f"pageerror: {e}"))
+            page.on("console", lambda m: notes.append(f"{m.type}: {m.text}")
+                    if m.type in ("error", "warning") else None)
+            page.on("crash", lambda _: notes.append("page crashed"))
+            page.on("worker", lambda w: workers.append(w.url))
             page.goto(url, wait_until="load", timeout=self.timeout_ms)
             page.wait_for_function(f"{RESULT} !== undefined", timeout=self.timeout_ms,
                                    polling=100)
             result: dict[str, Any] = page.evaluate(RESULT)
         except Exception as exc:  # a timeout or a crashed page: say what the page said
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             last = f"; page said: {notes[-1]}" if notes else ""
-            result = {"ok": False, "error": f"{first}{last}"}
+            result = {"ok": False, "error": f"{_first_line(exc)}{last}"}
         finally:
-            context.close()
+            try:
+                context.close()
+            except Exception:  # noqa: S110 (closing after a crash may fail; the result stands)
+                pass
         result["console"] = notes[-20:]
+        result["workers"] = len(workers)
         return result
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

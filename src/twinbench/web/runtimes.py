@@ -9,7 +9,8 @@ software rasterizer (SwiftShader) would be a fake GPU number.
 Freshness: the installed version comes from ``web/node_modules/<pkg>/package.json``; the release
 date from ``web/releases.json``, which ``scripts/web_releases.py`` writes from the npm registry's
 publish times when setup installs the packages (``node_modules`` itself holds no date: tarball
-mtimes are normalised by npm and are not release dates).
+mtimes are normalised by npm and are not release dates). A release more than ``STALE_DAYS``
+before the run is flagged ``stale`` in the record: an old runtime is a finding.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 PAGES = Path(__file__).resolve().parent / "pages"
 ENV_VAR = "TWINBENCH_WEB_DIR"  # the folder with package.json and node_modules/
+STALE_DAYS = 365  # a runtime or converter released longer ago than this before the run is stale
 
 
 def web_dir() -> Path:
@@ -92,16 +95,31 @@ def gpu_verdict(backend: str, probe: dict[str, Any]) -> str | None:
     return None
 
 
-def package_info(package: str) -> dict[str, str]:
-    """Installed version and release date of an npm package ("unknown" when not recorded)."""
+def package_info(package: str, today: date | None = None) -> dict[str, Any]:
+    """Installed version, release date and age of an npm package ("unknown" when not recorded).
+
+    ``stale`` is True when the release is more than ``STALE_DAYS`` before ``today`` (the run
+    date): an old runtime is a finding, so the record says so rather than leaving it to a reader.
+    """
     base = web_dir()
     try:
         version = json.loads((base / "node_modules" / package / "package.json")
                              .read_text())["version"]
     except (OSError, ValueError, KeyError):
-        return {"package": package, "version": "not installed", "released": "unknown"}
-    return {"package": package, "version": version,
-            "released": release_date("npm", package, version)}
+        return {"package": package, "version": "not installed", "released": "unknown",
+                "age_days": None, "stale": None}
+    released = release_date("npm", package, version)
+    age = age_days(released, today)
+    return {"package": package, "version": version, "released": released, "age_days": age,
+            "stale": None if age is None else age > STALE_DAYS}
+
+
+def age_days(released: str, today: date | None = None) -> int | None:
+    """Days from a ``YYYY-MM-DD`` release date to ``today`` (default: now); None if unknown."""
+    try:
+        return ((today or date.today()) - date.fromisoformat(released[:10])).days
+    except ValueError:
+        return None
 
 
 def release_date(registry: str, package: str, version: str) -> str:

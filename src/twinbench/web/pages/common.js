@@ -1,5 +1,6 @@
 // Shared measuring loop for the runtime pages. A page supplies three async functions:
 //   init(cfg)               load and start the runtime -> {version, threads, detail}
+//                           (threads: what the runtime itself reports, null if it cannot say)
 //   load(cfg)               fetch and compile cfg.model -> a model handle
 //   infer(model, x, shape)  one forward pass, output copied back to JS -> Float32Array
 // (and optionally threads(): the thread count the runtime really uses, asked after load)
@@ -42,7 +43,7 @@ export async function measure(page) {
     let t = performance.now();
     const info = await page.init(cfg);
     out.runtime_init_ms = performance.now() - t;
-    Object.assign(out, {runtime_version: info.version, threads: info.threads,
+    Object.assign(out, {runtime_version: info.version, threads: info.threads ?? null,
                         detail: info.detail || ''});
     t = performance.now();
     const model = await page.load(cfg);
