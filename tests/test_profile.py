@@ -1,24 +1,18 @@
 """The profile scenario: categorisation, time accounting, traces, the terminal view.
 
-Unit tests feed synthetic events through the categoriser and the attribution (pure Python).
-The integration tests run the real worker on the tiny ResNet twin, one framework per process
-(all three at once), then parse each native trace in that same process and exchange JSON.
+Unit tests feed synthetic events through the categoriser and the attribution (pure Python),
+and synthetic records through the views and claim C10. The real scenario, one framework per
+worker process, is tested in test_profile_runs.py.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from twinbench.plan import Job
 from twinbench.profiling import xla_dump
 from twinbench.profiling.attribution import Event, attribute, find_window
 from twinbench.profiling.categories import (
@@ -28,17 +22,11 @@ from twinbench.profiling.categories import (
     SCOPE,
     UNKNOWN,
     classify,
+    layer_path,
     refine,
 )
 from twinbench.report.profile_view import print_profiles
 from twinbench.results.schema import Record
-from twinbench.runner.local import worker_env
-from twinbench.scenarios.profile import WINDOW_TOLERANCE
-from twinbench.study import load_study
-
-FRAMEWORKS = ["pytorch", "keras-tf", "keras-jax"]
-SUM_TOLERANCE = 1e-6  # categories incl. overhead vs profiled step time, relative
-
 
 # --- categories and attribution, synthetic ------------------------------------------------
 
@@ -72,6 +60,16 @@ def test_rule_targets_are_categories() -> None:
     ("jax", "PjitFunction(relu)", "activation"),
     ("jax", "hlo:jit_train_step:copy_reverse_fusion.1 reverse", "data_movement"),  # ROOT opcode
     ("jax", "hlo:jit__mean:ynn_fusion", "activation"),  # an eager jnp.mean's thunk
+    ("jax", "PjitFunction(_einsum)", "matmul"),  # eager Keras einsum (attention, projections)
+    ("jax", "hlo:jit__einsum:transpose_copy_fusion", "matmul"),  # ... and its thunks
+    ("jax", "PjitFunction(_var)", "normalisation"),  # eager LayerNorm's variance
+    ("jax", "hlo:jit_train_step:f jit(train_step)/jvp(blocks-0)/erfc", "activation"),  # GELU
+    ("jax", "hlo:jit_train_step:wrapped_reduce-window reduce-window", "pooling"),
+    ("torch", "aten::_native_multi_head_attention", SCOPE + "attention"),  # inference fast path
+    ("torch", "aten::_scaled_dot_product_flash_attention_for_cpu", "attention"),
+    # an output projection is linear, whatever its layer is called
+    ("tensorflow", "StatefulPartitionedCall/m_1/self_attention_1/attention_output_1/MatMul:"
+     "_MklBatchMatMulV2", "matmul"),
 ])
 def test_known_ops(profiler: str, key: str, expected: str) -> None:
     assert classify(profiler, key) == expected
@@ -169,8 +167,6 @@ def test_profile_view_draws_bars_and_lists_unknown_ops() -> None:
 
 
 def test_report_html_gets_one_stacked_profile_figure_per_phase() -> None:
-    import json
-
     from twinbench.report.charts import scenario_figures
 
     recs = [_record(fw, f"{ph}/{c}", v) for fw in ("pytorch", "keras-tf") for ph in ("train",
@@ -186,95 +182,131 @@ def test_report_html_gets_one_stacked_profile_figure_per_phase() -> None:
     assert fig["data"][0]["x"] == ["pytorch", "keras-tf"] and fig["data"][0]["y"] == [6.0, 6.0]
 
 
-# --- the real scenario, one framework per process -------------------------------------------
+# --- attention and normalisation from layer scopes ----------------------------------------
 
-_WORKER = textwrap.dedent("""
-    import json, sys
-    from pathlib import Path
-    from twinbench import profiling
-    from twinbench.runner import worker
-
-    job, out, workdir = sys.argv[1:4]
-    worker.main([job, out, workdir])
-    parsed = {}
-    for m in json.loads(Path(out).read_text())["measurements"]:
-        if m["metric"].endswith("/step_time_profiled"):
-            native = Path(workdir) / m["extra"]["native_trace"]
-            parsed[m["metric"]] = len(profiling.load(m["extra"]["profiler"]).read_events(native))
-    Path(out + ".parsed.json").write_text(json.dumps(parsed))
-""")
+def test_torch_inference_attention_splits_scores_from_projections() -> None:
+    ms = 1_000_000
+    evs = [Event("aten::_native_multi_head_attention", 0, 0, 10 * ms),  # a scope, no time
+           Event("aten::mm", 0, 0, 2 * ms),  # q/k/v projection
+           Event("aten::_transform_bias_rescale_qkv", 0, 2 * ms, 3 * ms),
+           Event("aten::bmm", 0, 3 * ms, 5 * ms),  # scores
+           Event("aten::_masked_softmax", 0, 5 * ms, 6 * ms),
+           Event("aten::bmm", 0, 6 * ms, 8 * ms),  # weights x values
+           Event("aten::addmm", 0, 8 * ms, 10 * ms)]  # output projection
+    bd = attribute(evs, (0, 10 * ms), "torch")
+    assert bd.by_category["attention"] == 6 * ms and bd.by_category["matmul"] == 4 * ms
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("profile")
-    study = load_study(preset="tiny", overrides={
-        "frameworks": FRAMEWORKS, "scenarios": ["profile"], "threads": 1,
-        "profile": {"steps": 2, "warmup": 1, "repeats": 2}})
-    procs = {}
-    for fw in FRAMEWORKS:
-        job = Job(f"image-classification/resnet/{fw}/profile", "image-classification",
-                  "resnet", fw, "profile", study.size, study.model_dump(mode="json"))
-        (d / f"{fw}.job.json").write_text(json.dumps(job.to_dict()))
-        env = worker_env(study, job)  # the runner's environment, profiler flags included
-        env["PYTHONPATH"] = os.pathsep.join(sys.path)
-        # XLA compiles the tiny graphs fast at -O0 (same HLO, same op names); first, since XLA
-        # ignores flags after a token that is not --name=value
-        env["XLA_FLAGS"] = "--xla_backend_optimization_level=0 " + env["XLA_FLAGS"]
-        procs[fw] = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(d / f"{fw}.job.json"), str(d / f"{fw}.out.json"),
-             str(d)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for fw, proc in procs.items():
-        out, _ = proc.communicate(timeout=600)
-        (d / f"{fw}.log").write_text(out)
-    return {fw: d for fw in FRAMEWORKS}
+_TF = "StatefulPartitionedCall/transformer_1/blocks-0_1/"
+_TF_KEYS = {  # real keys of the Keras transformer twin on TensorFlow -> expected category
+    _TF + "attn_1/einsum/Einsum:_MklEinsum": "attention",  # scores
+    _TF + "attn_1/Softmax:_MklSoftmax": "attention",
+    _TF + "attn_1/SelectV2:SelectV2": "attention",  # the mask
+    "StatefulPartitionedCall/gradient_tape/transformer_1/blocks-0_1/attn_1/einsum_1/Einsum_1:"
+    "_MklEinsum": "attention",
+    _TF + "attn_1/query_1/MatMul:_MklBatchMatMulV2": "matmul",  # projections
+    _TF + "attn_1/key_1/MatMul:_MklBatchMatMulV2": "matmul",
+    _TF + "attn_1/attention_output_1/MatMul:_MklBatchMatMulV2": "matmul",
+    _TF + "norm1_1/Rsqrt:Rsqrt": "normalisation",
+    _TF + "norm1_1/mul_1:Mul": "normalisation",  # scale: the norm layer's
+    _TF + "add:AddV2": "activation",  # the residual: in the block, not in its LayerNorm
+    _TF + "fc1_1/BiasAdd:BiasAdd": "activation",
+}
+_JX = "hlo:jit_train_step:f jit(train_step)/"
+_JAX_KEYS = {  # the same on JAX, keys as jax_profiler builds them from XLA's op_name metadata
+    _JX + "jvp(blocks-0)/attn/vmap(BTNH,BSNH->BNTS)/dot_general": "attention",
+    _JX + "jvp(blocks-0)/attn/vmap()/div": "attention",  # softmax
+    _JX + "transpose(jvp(blocks-0))/attn/vmap()/reduce_sum": "attention",
+    _JX + "jvp(blocks-0)/attn/query/abc,cde->abde/dot_general": "matmul",
+    _JX + "jvp(blocks-0)/attn/key/abc,cde->abde/dot_general": "matmul",
+    _JX + "jvp(blocks-0)/attn/attention_output/abcd,cde->abe/dot_general": "matmul",
+    _JX + "jvp(blocks-0)/norm1/rsqrt": "normalisation",
+    _JX + "jvp(blocks-0)/norm1/jit(_var)/sub": "normalisation",
+    _JX + "jvp(blocks-0)/add": "activation",
+    _JX + "jvp(bn1)/jit(_var)/reduce_sum": "normalisation",  # a flat ResNet layer still works
+    _JX + "jvp(bn1)/mul": "normalisation",
+}
 
 
-def _measurements(d: Path, fw: str) -> dict[str, dict]:
-    out = d / f"{fw}.out.json"
-    assert out.exists(), (d / f"{fw}.log").read_text()[-3000:]
-    return {m["metric"]: m for m in json.loads(out.read_text())["measurements"]}
+@pytest.mark.parametrize("profiler,keys", [("tensorflow", _TF_KEYS), ("jax", _JAX_KEYS)])
+def test_keras_attention_and_norm_scopes(profiler: str, keys: dict[str, str]) -> None:
+    out = refine(profiler, {k: classify(profiler, k) for k in keys})
+    assert {k: out[k] for k in keys} == keys
 
 
-@pytest.mark.parametrize("fw", FRAMEWORKS)
-def test_categories_sum_to_profiled_step_time(runs: dict[str, Path], fw: str) -> None:
-    m = _measurements(runs[fw], fw)
-    for phase in ("train", "infer"):
-        step = m[f"{phase}/step_time_profiled"]
-        total = sum(m[f"{phase}/{c}"]["value"] for c in (*CATEGORIES, UNKNOWN))
-        assert total == pytest.approx(step["value"], rel=SUM_TOLERANCE)
-        attributed, window = step["extra"]["attributed_ms"], step["extra"]["trace_window_ms"]
-        assert 0 < attributed <= window * (1 + 1e-9), (phase, attributed, window)
-        rel, abs_ms = WINDOW_TOLERANCE  # the trace's clock agrees with the wall clock
-        assert abs(window - step["value"]) <= rel * step["value"] + abs_ms, (phase, window, step)
-        assert m[f"{phase}/convolution"]["value"] > 0, phase  # a ResNet convolves
-        assert m[f"{phase}/profiler_overhead"]["value"] > 0
-        assert len(m[f"{phase}/step_time"]["samples"]) == 2  # unprofiled baseline kept
-    # scopes reach the tables: sgd/... and compile_loss/... (JAX: via XLA's HLO op names)
-    assert m["train/optimizer"]["value"] > 0 and m["train/loss"]["value"] > 0
-    assert not any("HLO" in w for w in m["train/step_time_profiled"]["warnings"])
+def test_layer_paths() -> None:
+    assert layer_path("tensorflow", _TF + "norm1_1/moments/mean:Mean") == \
+        "transformer_1/blocks-0_1/norm1_1/moments"
+    assert layer_path("tensorflow", "EagerLocalExecute: Softmax") is None
+    assert layer_path("jax", _JX + "transpose(jvp(blocks-0))/attn/vmap()/mul") == "blocks-0/attn"
+    assert layer_path("jax", "hlo:jit__einsum:ynn_fusion") is None  # eager: no metadata
+    assert layer_path("torch", "aten::bmm") is None
 
 
-@pytest.mark.parametrize("fw", FRAMEWORKS)
-def test_traces_written_and_parse(runs: dict[str, Path], fw: str) -> None:
-    d = runs[fw]
-    m = _measurements(d, fw)
-    parsed = json.loads((d / f"{fw}.out.json.parsed.json").read_text())
-    for phase in ("train", "infer"):
-        extra = m[f"{phase}/step_time_profiled"]["extra"]
-        with gzip.open(d / extra["trace"], "rt") as f:  # the Perfetto / Chrome trace
-            events = json.load(f)["traceEvents"]
-        assert sum(e.get("ph") == "X" for e in events) > 10
-        assert (d / extra["native_trace"]).stat().st_size > 0
-        assert parsed[f"{phase}/step_time_profiled"] > 10  # native format re-read in-framework
-        assert extra["trace"] in extra["open_with"]
+def test_hlo_metadata_note_is_per_capture() -> None:
+    train = ["hlo:jit_train_step:ynn_fusion.50 jit(train_step)/jvp(bn1)/mul",
+             "hlo:jit_train_step:ynn_fusion.3", "PjitFunction(train_step)"]
+    infer = ["hlo:jit__einsum:ynn_fusion", "PjitFunction(_einsum)"]
+    assert xla_dump.metadata_note(train) == []  # some thunks named: no note
+    note = xla_dump.metadata_note(infer)  # whatever earlier captures found
+    assert len(note) == 1 and "1 XLA thunks" in note[0]
+    assert xla_dump.metadata_note(["PjitFunction(relu)"]) == []  # no XLA thunk at all
 
 
-@pytest.mark.parametrize("fw", FRAMEWORKS)
-def test_unknown_ops_are_listed_not_dropped(runs: dict[str, Path], fw: str) -> None:
-    m = _measurements(runs[fw], fw)
-    for phase in ("train", "infer"):
-        unk = m[f"{phase}/{UNKNOWN}"]
-        listed = sum(o["ms_per_step"] for o in unk["extra"]["unknown_ops"])
-        assert listed == pytest.approx(unk["value"], rel=1e-6, abs=1e-9)
-        assert unk["extra"]["share"] < 0.25, unk["extra"]["unknown_ops"][:5]  # tables cover it
+# --- traces in the reports, claim C10 --------------------------------------------------------
+
+_TRACE = {"profiler": "torch", "trace": "traces/x/train/trace.json.gz",
+          "native_trace": "traces/x/train/trace.json.gz", "trace_events": 1234,
+          "open_with": "Perfetto: https://ui.perfetto.dev → Open trace file → "
+                       "traces/x/train/trace.json.gz"}
+
+
+def _profile(fw: str, unknown_share: float = 0.01, **extra: object) -> list[Record]:
+    out = []
+    for ph in ("train", "infer"):
+        t = {k: (v.replace("train", ph) if isinstance(v, str) else v) for k, v in _TRACE.items()}
+        out += [_record(fw, f"{ph}/convolution", 6.0), _record(fw, f"{ph}/overhead", 2.0),
+                _record(fw, f"{ph}/unknown", 8 * unknown_share, share=unknown_share,
+                        unknown_ops=[]),
+                _record(fw, f"{ph}/step_time_profiled", 8.0, **{**t, **extra})]
+    return out
+
+
+def test_reports_link_the_traces_next_to_the_profile_bars() -> None:
+    from twinbench.report.content import collect
+    from twinbench.report.html import render_html
+    from twinbench.report.markdown import render_markdown
+
+    recs = _profile("pytorch") + _profile("keras-tf", trace="traces/y/train/trace.json.gz",
+                                          native_trace="traces/y/train/vm.xplane.pb",
+                                          open_with="tensorboard --logdir traces/y/train/tb")
+    html = render_html("t", recs)
+    infer = html.index('aria-label="profile · where a predict call goes')
+    train = html.index('aria-label="profile · where a training step goes')
+    assert infer < html.index('<a href="traces/x/infer/trace.json.gz">') < train  # each under
+    assert train < html.index('<a href="traces/x/train/trace.json.gz">') < html.index(
+        '<h2 id="tables">')  # its own figure
+    assert 'native <a href="traces/y/train/vm.xplane.pb">' in html
+    assert "tensorboard --logdir traces/y/train/tb" in html and "ui.perfetto.dev" in html
+    md = render_markdown(collect("t", recs))
+    assert "## Profile traces" in md and "traces/y/train/vm.xplane.pb" in md
+    assert "tensorboard --logdir traces/y/train/tb" in md
+    assert "Open trace file → traces/x/infer/trace.json.gz" in md
+
+
+@pytest.mark.parametrize("recs,verdict,says", [
+    (_profile("pytorch") + _profile("keras-tf"), "confirmed", "side by side with keras-tf"),
+    (_profile("pytorch", unknown_share=0.3), "not measured in this study", "30%"),
+    (_profile("pytorch", trace_events=0), "refuted", "no trace"),
+    ([_record("pytorch", "status", None).model_copy(update={"status": "failed",
+                                                            "error": "boom"})],
+     "refuted", "failed"),
+    (_profile("keras-tf"), "not measured in this study", "no PyTorch profile"),
+])
+def test_c10_rests_on_parsed_traces_and_known_ops(recs: list[Record], verdict: str,
+                                                  says: str) -> None:
+    from twinbench.report.claims import assess
+
+    c10 = {c.id: c for c in assess(recs)}["C10"]
+    assert c10.verdict == verdict, c10
+    assert says in c10.summary

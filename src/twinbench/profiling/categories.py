@@ -8,9 +8,14 @@ time themselves: their children are attributed, and time no op claims becomes
 ``overhead`` = framework overhead/idle. An op no rule matches is ``UNKNOWN``: its self time is
 reported under its own name, never dropped.
 
+Attention means the same on every side: scores, masking, softmax and the weighted sum of values.
+The q/k/v and output projections are matmul/linear (torch's ``in_proj``/``out_proj`` linears,
+Keras MultiHeadAttention's ``query``/``key``/``value``/``attention_output`` sublayers).
+
 Known limits, stated rather than hidden: TensorFlow and JAX ops carry the Keras layer scope only
 inside compiled functions (``fit``); eager ops (Keras ``__call__`` for inference) carry none, so
-the elementwise pieces of a normalisation layer there count as activation/elementwise.
+the elementwise pieces of a normalisation layer there count as activation/elementwise, and an
+attention layer's einsums as matmul and its softmax as activation.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ CONTAINER = "container"
 SCOPE = "scope:"
 SCOPE_OPS: dict[str, str] = {
     "optimizer": r"^aten::(\w+_|_foreach_\w+|clone|copy_|detach|zeros_like|empty_like|empty)$",
+    # torch's inference fast path: scores and weighted sum (bmm), softmax; its mm/addmm
+    # (the q/k/v and output projections) stay matmul, as in training
+    "attention": r"^aten::(bmm|baddbmm|_masked_softmax|_?softmax|_transform_bias_rescale_qkv)$",
 }
 LABELS: dict[str, str] = {
     "convolution": "convolution", "matmul": "matmul/linear", "attention": "attention",
@@ -38,7 +46,7 @@ LABELS: dict[str, str] = {
     "data_movement": "data movement/copies", "overhead": "framework overhead/idle",
     UNKNOWN: "unknown ops",
 }
-# Categories a layer scope may turn into "normalisation" (see NORM_SCOPE).
+# Categories a normalisation layer's scope turns into "normalisation" (see ``refine``).
 _PROMOTABLE = {"activation", "data_movement"}
 
 
@@ -75,8 +83,8 @@ _JAX_DATA = """transpose reshape broadcast_in_dim copy copy_p convert_element_ty
     dynamic-slice dynamic-update-slice convert"""
 _JAX_MATH = """add add_any sub mul div max min exp log log1p neg select_n eq ne gt ge lt le and or
     not reduce_sum reduce_max reduce_min reduce_prod argmax argmin tanh logistic integer_pow pow
-    sqrt abs sign erf stop_gradient square clamp cumsum nextafter multiply subtract divide maximum
-    minimum exponential negate select compare reduce power remainder"""
+    sqrt abs sign erf erfc stop_gradient square clamp cumsum nextafter multiply subtract divide
+    maximum minimum exponential negate select compare reduce power remainder"""
 # eager JAX: "PjitFunction(<jax.numpy function>)" and its thunks' module "jit_<function>"
 _JAX_EAGER_DATA = """reshape _reshape transpose _pad pad concatenate broadcast_to broadcast_in_dim
     convert_element_type astype copy device_put squeeze expand_dims take _take gather stack
@@ -84,7 +92,8 @@ _JAX_EAGER_DATA = """reshape _reshape transpose _pad pad concatenate broadcast_t
 _JAX_EAGER_MATH = """add subtract multiply divide true_divide negative maximum minimum exp log
     sqrt square power abs where _where equal not_equal greater greater_equal less less_equal sum
     _sum mean _mean max _max min _min argmax clip tanh sigmoid relu gelu silu softmax
-    log_softmax logaddexp sign reciprocal"""
+    log_softmax logaddexp sign reciprocal _reduce_sum _reduce_max _reduce_min logical_and
+    logical_or logical_not"""
 
 RULES: dict[str, list[tuple[str, str]]] = {
     # torch.profiler: aten ops, autograd nodes ("autograd::engine::evaluate_function: XBackward0")
@@ -97,6 +106,7 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"cross_entropy|nll_loss|NllLoss|LogSoftmaxBackward|log_softmax|mse_loss|MseLoss|"
          r"binary_cross_entropy|BinaryCrossEntropy|smooth_l1|SmoothL1|l1_loss|kl_div",
          "loss"),
+        (r"^aten::_native_multi_head_attention$", SCOPE + "attention"),
         (r"scaled_dot_product|_flash_attention|_efficient_attention|ScaledDotProduct|"
          r"multi_head_attention", "attention"),
         (r"conv\dd|conv_transpose|convolution|Convolution|mkldnn_conv|slow_conv|conv_depthwise",
@@ -141,7 +151,6 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"(^|/)(sgd|adam|adamw|rmsprop|adagrad|lion|optimizer)(_\d+)?/|"
          r"[: ](ResourceApply\w+|ApplyGradientDescent)$", "optimizer"),
         (r"(^|/)(compile_loss|loss)(_\d+)?/|SoftmaxCrossEntropyWithLogits", "loss"),
-        (r"(?i)(^|/)[^/:]*attention[^/:]*/", "attention"),
         (_TF_TYPE + r"\w*(Conv[123]D|DepthwiseConv2dNative)\w*$", "convolution"),
         (_TF_TYPE + r"\w*(MatMul|Einsum)\w*$", "matmul"),
         (r"/(moments|batchnorm|batch_normalization|layer_normalization)/|(^|/|-)bn\d*(_\d+)?/|"
@@ -161,13 +170,15 @@ RULES: dict[str, list[tuple[str, str]]] = {
          CONTAINER),
         (r"/(sgd|adam|adamw|rmsprop|adagrad|lion|optimizer)/", "optimizer"),
         (r"compile_loss|crossentropy|/loss/", "loss"),
-        (r"(?i)attention", "attention"),
+        (r"(?i)dot_product_attention", "attention"),  # jax.nn / keras.ops primitives
         (r"conv_general_dilated|[\s:(]convolution", "convolution"),
-        (r"dot_general|[\s:(]dot\b|[\s:(]matmul\b|[\s:(]dot\.|:jit_(matmul|dot|einsum)\b",
+        (r"dot_general|[\s:(]dot\b|[\s:(]matmul\b|[\s:(]dot\.|:jit__?(matmul|dot|einsum)\b|"
+         r"^PjitFunction\(_?(matmul|dot|einsum)\)$",
          "matmul"),
-        (r"jit\(_var\)|jit\(_mean\)|moments|rsqrt|batch_?norm|layer_?norm|[(/-]bn\d*[)/]",
+        (r"jit\(_var\)|jit\(_mean\)|^PjitFunction\(_var\)$|^hlo:jit__var:|moments|rsqrt|"
+         r"batch_?norm|layer_?norm|[(/-]bn\d*[)/]",
          "normalisation"),
-        (r"(?i)reduce_window|pool|resize|upsampl", "pooling"),
+        (r"(?i)reduce[_-]window|pool|resize|upsampl", "pooling"),
         (r"(?i)relu|gelu|silu|swish|sigmoid|softmax|logistic|tanh", "activation"),
         (_names(r"[\s/]", _JAX_DATA) + "|" + _eager(_JAX_EAGER_DATA) +
          r"|^hlo:[^ ]*:(copy|transpose|reshape|bitcast|broadcast|concatenate|slice|pad|gather|"
@@ -175,15 +186,6 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (_names(r"[\s/]", _JAX_MATH) + "|" + _eager(_JAX_EAGER_MATH) +
          r"|^hlo:jit_\w+:(wrapped_\w+|(?!ynn_)\w+_fusion)[\w.]*$", "activation"),
     ],
-}
-
-# Layer scope of a key, per profiler: an op whose scope also holds a normalisation op (the
-# layer's moments, rsqrt) belongs to that normalisation layer (its scale, shift and
-# moving-average updates would otherwise read as elementwise).
-NORM_SCOPE: dict[str, str | None] = {
-    "torch": None,
-    "tensorflow": r"^(?:StatefulPartitionedCall/)?(?:gradient_tape/)?([^/:]+/[^/:]+)/",
-    "jax": r"jvp\(([^()]+)\)",
 }
 
 _COMPILED = {p: [(re.compile(rx), cat) for rx, cat in rules] for p, rules in RULES.items()}
@@ -204,21 +206,79 @@ def in_scope(scope: str, key: str, cat: str) -> str:
     return name if re.search(SCOPE_OPS[name], key) else cat
 
 
-def scope_of(profiler: str, key: str) -> str | None:
-    rx = NORM_SCOPE.get(profiler)
-    if rx is None:
+# Layer scopes (compiled code only). TensorFlow: "<scopes>/<node>:<Type>", the scopes being the
+# Keras layers (``resnet_1/bn1_1``) and the ops' own name scopes (``moments``, ``einsum``). XLA's
+# op_name: "jit(train_step)/jvp(<layer>)/<sublayer>/…/<primitive>", transforms in parentheses.
+_TF_PREFIX = re.compile(r"^(?:(?:StatefulPartitionedCall|gradient_tape)/)+")
+_NORM_INTERNAL = re.compile(r"(?:/(?:moments|batchnorm))+$")  # a norm op's own name scopes
+_JAX_LAYER = re.compile(r"(?:transpose\()?jvp\(([\w.-]+)\)\)?|([\w.-]+)")
+# Keras MultiHeadAttention's projection sublayers: a scope holding query/ and key/ is one
+_PROJECTIONS = re.compile(r"(query|key|value|attention_output)(?:_\d+)?")
+
+
+def layer_path(profiler: str, key: str) -> str | None:
+    """The "/"-joined layer scope of an op, or None (torch, eager ops, no metadata)."""
+    if profiler == "tensorflow":
+        if key.startswith("EagerLocalExecute") or ":" not in key:
+            return None
+        return _TF_PREFIX.sub("", key.rsplit(":", 1)[0]).rpartition("/")[0] or None
+    if profiler != "jax" or not key.startswith("hlo:"):
         return None
-    found = re.findall(rx, key)
-    return found[-1] if found else None
+    comps = key.partition(" ")[2].split(";")[0].split("/")[:-1]  # the last is the primitive
+    if comps and re.fullmatch(r"jit\(\w+\)", comps[0]):
+        comps = comps[1:]  # the step function
+    path = []
+    for c in comps:
+        m = _JAX_LAYER.fullmatch(c)
+        if not m:
+            break  # vmap(), jit(_var), an einsum spec: inside the layer, not a layer
+        path.append(m.group(1) or m.group(2))
+    return "/".join(path) or None
+
+
+def _within(path: str | None, scope: str) -> bool:
+    return path is not None and (path == scope or path.startswith(scope + "/"))
+
+
+def _attention_scopes(paths: set[str]) -> set[str]:
+    """Scopes that hold both a ``query`` and a ``key`` sublayer: Keras MultiHeadAttention."""
+    seen: dict[str, set[str]] = {}
+    for p in paths:
+        comps = p.split("/")
+        for i, c in enumerate(comps):
+            m = _PROJECTIONS.fullmatch(c)
+            if m and i:
+                seen.setdefault("/".join(comps[:i]), set()).add(m.group(1))
+    return {s for s, kinds in seen.items() if {"query", "key"} <= kinds}
 
 
 def refine(profiler: str, cats: dict[str, str]) -> dict[str, str]:
-    """Move ops into ``normalisation`` when their layer scope holds a normalisation op."""
-    norm = {scope_of(profiler, k) for k, c in cats.items() if c == "normalisation"} - {None}
-    if not norm:
+    """Categories from layer scopes, after the op-name rules.
+
+    An op inside a MultiHeadAttention scope but outside its projections is attention (the score
+    einsums, mask, softmax, dropout). An elementwise or data-movement op inside a layer that
+    holds a normalisation op (moments, rsqrt) belongs to that normalisation (scale, shift,
+    moving averages) -- the innermost such layer only, so a block holding a LayerNorm keeps
+    its other ops.
+    """
+    paths = {k: layer_path(profiler, k) for k in cats}
+    known = {p for p in paths.values() if p}
+    if not known:
         return cats
-    return {k: "normalisation" if c in _PROMOTABLE and scope_of(profiler, k) in norm else c
-            for k, c in cats.items()}
+    attn = _attention_scopes(known)
+    norm = {_NORM_INTERNAL.sub("", paths[k]) for k, c in cats.items()
+            if c == "normalisation" and paths[k]}
+    out = dict(cats)
+    for k, c in cats.items():
+        p = paths[k]
+        if p is None or c == CONTAINER or c.startswith(SCOPE):
+            continue
+        for a in attn:
+            if _within(p, a) and not _PROJECTIONS.fullmatch((p[len(a) + 1:] + "/").split("/")[0]):
+                out[k] = "attention"
+        if out[k] in _PROMOTABLE and any(_within(p, n) for n in norm):
+            out[k] = "normalisation"
+    return out
 
 
 def op_label(key: str) -> str:

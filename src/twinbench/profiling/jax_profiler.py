@@ -5,7 +5,8 @@ On the CPU each XLA thunk is an event named after its HLO instruction (``convolu
 ``multiply_reduce_fusion.19``), which alone says little about fusions. XLA's own HLO dump
 (``--xla_dump_to``, see ``xla_dump.py``) gives each instruction its ``op_name`` metadata, e.g.
 ``jit(train_step)/jvp(layer1-0-bn1)/jit(_var)/reduce_sum``: the Keras layer and the primitive.
-Without the dump, fused ops fall back to name-only rules and a note says so.
+Without the dump, fused ops fall back to name-only rules and a note says so (per capture:
+eager inference runs modules the dump does not cover).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import jax
 
 from twinbench.profiling import Capture
 from twinbench.profiling.attribution import Event, find_window
-from twinbench.profiling.xla_dump import read_op_names
+from twinbench.profiling.xla_dump import metadata_note, read_op_names
 
 NAME = "jax"
 HINT = ("Perfetto: https://ui.perfetto.dev → Open trace file → {trace}; native XPlane: "
@@ -58,7 +59,7 @@ def read_events(path: Path) -> list[Event]:
 def capture(run: Callable[[], object], sync: Callable[[], None], marker: str,
             outdir: Path) -> Capture:
     outdir.mkdir(parents=True, exist_ok=True)
-    have_hlo = read_op_names(_op_names)  # the steps compiled during warm-up
+    read_op_names(_op_names)  # the steps compiled during warm-up
     logdir = outdir / "tensorboard"
     opts = jax.profiler.ProfileOptions()
     opts.python_tracer_level = 0  # Python frames cost the most; torch/TF capture none either
@@ -78,7 +79,6 @@ def capture(run: Callable[[], object], sync: Callable[[], None], marker: str,
     if native is None or trace is None:
         raise RuntimeError(f"profile: the JAX profiler wrote no xplane/perfetto trace in {logdir}")
     events, _ = read_xplane(native)
-    notes = [] if have_hlo else [
-        "XLA HLO metadata unavailable: fused XLA ops were categorised by instruction name only"]
+    notes = metadata_note({e.name for e in events})  # this capture's thunks, not the map's
     return Capture(wall, events, find_window(events, marker),
                    {"trace": trace, "native": native, "logdir": logdir}, HINT, notes)

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 _DUMP_FLAG = re.compile(r"--xla_dump_to=(\S+)")
@@ -54,7 +55,8 @@ def worker_env(env: dict[str, str], job_slug: str) -> dict[str, str]:
 def read_op_names(into: dict[tuple[str, str], str]) -> bool:
     """Add (program id, instruction) -> op_name from the dump, then delete the dump.
 
-    Returns whether any metadata is known; False when the worker runs without the dump flags.
+    Returns whether the map holds any metadata (from every read so far, so it cannot say
+    whether one capture's ops got names: ``metadata_note`` does that).
     """
     m = _DUMP_FLAG.search(os.environ.get("XLA_FLAGS", ""))
     if m:
@@ -66,3 +68,16 @@ def read_op_names(into: dict[tuple[str, str], str]) -> bool:
                     into[(str(int(fm.group(1))), instr)] = op_name
         shutil.rmtree(dump, ignore_errors=True)  # megabytes of IR; the map is what we need
     return bool(into)
+
+
+def metadata_note(keys: Iterable[str]) -> list[str]:
+    """The note for a capture none of whose XLA thunks got an ``op_name`` (keys "hlo:m:op[ name]").
+
+    Judged per capture from its own events: the train phase's names must not hide that the
+    infer phase (eager ops, modules the dump does not cover) has none.
+    """
+    thunks = [k for k in keys if k.startswith("hlo:")]
+    if not thunks or any(" " in k for k in thunks):
+        return []
+    return [f"XLA HLO metadata unavailable for all {len(thunks)} XLA thunks of this capture: "
+            "fused XLA ops were categorised by instruction and module name only"]

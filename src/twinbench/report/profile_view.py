@@ -3,13 +3,16 @@
 One bar per framework and phase (train, infer), split by category share of the profiled step,
 with the profiled ms/step and the profiler's own overhead beside it: in the terminal
 (``print_profiles``) and as plotly figures for report.html (``profile_figures``, ms per step
-per category, stacked). The generic tables still carry every number; this view is for seeing
-the shape at a glance.
+per category, stacked), each with the traces behind its bars (``trace_rows``: file paths and
+how to open them in Perfetto or TensorBoard, for report.html and ``markdown_lines`` for
+report.md). The generic tables still carry every number; this view is for seeing the shape at a
+glance.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
@@ -61,6 +64,51 @@ def _by_phase(recs: list[Record]) -> list[tuple[tuple, dict[str, dict[str, Recor
     return sorted(cells.items(), key=lambda kv: kv[0])
 
 
+def figure_title(task: str, model: str, phase: str) -> str:
+    return f"profile · where {PHASES.get(phase, phase)} goes · {task} · {model}"
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One framework's trace of one phase; paths relative to the results folder."""
+
+    framework: str
+    profiler: str
+    trace: str  # Chrome-trace JSON, opens in Perfetto
+    native: str  # the profiler's own format (the same file for torch)
+    open_with: str
+
+
+def trace_rows(records: list[Record]) -> dict[str, list[TraceRow]]:
+    """Profile figure title -> the traces behind its bars (without a trace: not listed)."""
+    out: dict[str, list[TraceRow]] = defaultdict(list)
+    for (task, model, phase), by_fw in _by_phase(_profile_records(records)):
+        for fw, m in by_fw.items():
+            r = m.get("step_time_profiled")
+            if r is None or not r.extra.get("trace"):
+                continue
+            e = r.extra
+            out[figure_title(task, model, phase)].append(TraceRow(
+                fw, str(e.get("profiler", "")), str(e["trace"]),
+                str(e.get("native_trace") or e["trace"]), str(e.get("open_with", ""))))
+    return dict(out)
+
+
+def markdown_lines(records: list[Record]) -> list[str]:
+    """report.md's section: per profile figure, each framework's traces and how to open them."""
+    from twinbench.report.markdown import esc, table
+
+    rows = trace_rows(records)
+    if not rows:
+        return []
+    out = ["## Profile traces", "", "Paths are relative to the results folder.", ""]
+    for title, trs in rows.items():
+        out += [f"**{esc(title)}**", ""]
+        out += table(["framework", "profiler", "trace (Perfetto)", "native trace", "open with"],
+                     [[t.framework, t.profiler, t.trace, t.native, t.open_with] for t in trs])
+    return out
+
+
 def profile_figures(records: list[Record]) -> list[tuple[str, dict]]:
     """(title, plotly figure dict) per task x model x phase: ms per step, stacked by category."""
     out = []
@@ -73,7 +121,7 @@ def profile_figures(records: list[Record]) -> list[tuple[str, dict]]:
                 data.append({"type": "bar", "name": LABELS[c], "x": fws, "y": ys,
                              "marker": {"color": HTML_COLORS[c]},
                              "hovertemplate": f"{LABELS[c]}: %{{y:.3g}} ms<extra>%{{x}}</extra>"})
-        title = f"profile · where {PHASES.get(phase, phase)} goes · {task} · {model}"
+        title = figure_title(task, model, phase)
         layout = {"title": {"text": title, "x": 0}, "barmode": "stack", "height": 380,
                   "yaxis": {"title": {"text": "ms per step (profiled)"}, "gridcolor": "#eee"},
                   "plot_bgcolor": "white", "margin": {"t": 60, "l": 60, "r": 20, "b": 40}}

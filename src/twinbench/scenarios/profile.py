@@ -2,10 +2,11 @@
 
 In the usual worker (one framework), after warm-up, the same call the timed scenarios make —
 one ``fit`` over ``profile.steps`` batches, then ``profile.steps`` ``predict`` calls — runs
-``profile.repeats`` times unprofiled (the baseline) and once under the framework's own profiler
-(picked by the adapter's ``PROFILER`` capability). Ops are mapped to shared categories
-(``profiling/categories.py``); ``overhead`` is the profiled wall time no op claims. Each native
-trace is kept under ``<results>/traces/`` with a one-line hint on how to open it.
+``profile.repeats`` times unprofiled (the baseline; half before and half after the profiled call,
+so drift in the machine's load biases the overhead ratio less) and once under the framework's
+own profiler (picked by the adapter's ``PROFILER`` capability). Ops are mapped to shared
+categories (``profiling/categories.py``); ``overhead`` is the profiled wall time no op claims.
+Each native trace is kept under ``<results>/traces/`` with a one-line hint on how to open it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
 from twinbench.scenarios.base import Context, Measurement, from_samples
 
 # The trace's own span of the profiled steps must match the wall clock within this (the test
-# checks it); categories then add up to the profiled step time exactly.
+# checks it); categories then add up to the profiled step time exactly (by construction: the
+# checks that mean something are the attributed share and the overhead ratio, tests/).
 WINDOW_TOLERANCE = (0.05, 1.0)  # relative, plus absolute ms per step
 MAX_UNKNOWN_LISTED = 100
 
@@ -32,13 +34,15 @@ MAX_UNKNOWN_LISTED = 100
 def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps: int,
            batch: int) -> list[Measurement]:
     cfg, a = ctx.study.profile, ctx.adapter
+    before = (cfg.repeats + 1) // 2
     ctx.progress(f"profile/{phase}: {cfg.warmup} warm-up + {cfg.repeats} unprofiled call(s) "
-                 f"of {steps} step(s)")
-    t = repeat(fn, a.synchronize, warmup=cfg.warmup, samples=cfg.repeats)
-    base = [1e3 * s / steps for s in t.samples]
+                 f"of {steps} step(s), {before} of them before the profiled one")
+    t = repeat(fn, a.synchronize, warmup=cfg.warmup, samples=before)
     ctx.progress(f"profile/{phase}: one call under the {prof.NAME} profiler")
     outdir = ctx.workdir / "traces" / ctx.job.job_id.replace("/", "__") / phase
     cap = prof.capture(fn, a.synchronize, f"twinbench/{phase}", outdir)
+    t.samples.extend(repeat(fn, a.synchronize, warmup=0, samples=cfg.repeats - before).samples)
+    base = [1e3 * s / steps for s in t.samples]
     bd = attribute(cap.events, cap.window, prof.NAME)
 
     def rel(p: Path) -> str:
@@ -48,7 +52,7 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
     files = {k: rel(v) for k, v in cap.files.items()}
     common = {"profiler": prof.NAME, "steps": steps, "trace": files["trace"],
               "native_trace": files["native"], "open_with": cap.hint.format(**files),
-              "paths_relative_to": "the results folder"}
+              "paths_relative_to": "the results folder", "trace_events": len(cap.events)}
     prof_ms = 1e3 * cap.wall_s / steps
     window_ms = bd.window_ns / 1e6 / steps
     per_step = {c: ns / 1e6 / steps for c, ns in bd.by_category.items()}
