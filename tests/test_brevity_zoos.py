@@ -137,3 +137,64 @@ def test_models_cli_reports_absent_zoos(cli):
         assert name in r.stdout
     if importlib.util.find_spec("timm") is None:
         assert "not installed" in r.stdout
+
+
+def test_drop_and_unwrap_remove_harness_statements():
+    src = textwrap.dedent('''
+        def fit(self, loader):
+            if len(loader) == 0:
+                raise ValueError("no batch")
+            if self._opt is None:
+                self._opt = make()
+            trainer.fit(self, loader)
+            net.to(self.device)
+    ''')
+    plain, cut = Count("m", "lightning"), Count("m", "lightning")
+    measure_source(src, "training loop", plain)
+    measure_source(src, "training loop", cut, drop=(r"^if len\(loader\) == 0:$",
+                                                    r"^net\.to\(self\.device\)$"),
+                   unwrap=(r"^if self\._opt is None:$",))
+    assert sum(plain.statements.values()) == 7
+    assert sum(cut.statements.values()) == 3  # def, self._opt = make(), trainer.fit
+    assert cut.statements["device handling"] == 0 and cut.cc == 1
+
+
+def test_no_harness_rule_is_stale():
+    # a rule that matches nothing means the adapter changed and harness code is counted again
+    assert brevity.stale_rules() == []
+
+
+def test_detr_counts_its_backbone_on_both_sides_and_keras_host_call():
+    pt, kr = brevity.measure("detr", "pytorch"), brevity.measure("detr", "keras")
+    assert pt is not None and kr is not None
+    assert {"zoo/pytorch/resnet.py::BasicBlock", "zoo/pytorch/resnet.py::conv3x3"} <= set(pt.files)
+    assert {"zoo/keras/resnet.py::_basic_block", "frameworks/keras/host_call.py"} <= set(kr.files)
+    alone = Count("detr", "keras")
+    measure_source((brevity.PKG / "zoo/keras/detr.py").read_text(), "model definition", alone)
+    assert kr.statements["model definition"] > alone.statements["model definition"]
+    host = Count("x", "keras")
+    measure_source((brevity.PKG / "frameworks/keras/host_call.py").read_text(), "training loop",
+                   host)
+    resnet_kr = brevity.measure("resnet", "keras")
+    assert resnet_kr is not None
+    assert kr.statements["training loop"] == resnet_kr.statements["training loop"] + \
+        host.statements["training loop"]
+
+
+def test_timm_names_are_matched_normalised(monkeypatch):
+    import fnmatch
+    import sys
+    import types
+
+    names = ["resnet50", "resnet101", "vit_base_patch16_224"]
+    tagged = ["resnet50.a1_in1k", "vit_base_patch16_224.augreg_in21k"]
+
+    def list_models(filter: str = "", pretrained: bool = False) -> list[str]:
+        pool = tagged if pretrained else names
+        return [n for n in pool if not filter or fnmatch.fnmatch(n, filter)]
+
+    monkeypatch.setitem(sys.modules, "timm", types.SimpleNamespace(list_models=list_models))
+    hits = {h.name: h.pretrained for h in zoos._timm("ResNet-50")}
+    assert hits == {"resnet50": True}
+    assert {h.name: h.pretrained for h in zoos._timm("resnet")} == {
+        "resnet50": True, "resnet101": False}

@@ -274,3 +274,102 @@ def test_c2_and_c3_compare_statement_counts_against_pytorch():
     only_pt = {c.id: c for c in assess([], [count("resnet", "pytorch", 100)])}
     assert only_pt["C2"].verdict == NOT_MEASURED and "no twin family" in only_pt["C2"].summary
     assert "no Lightning twin" in only_pt["C3"].summary
+
+
+def test_a_crashing_claim_check_is_check_failed_not_missing_evidence(monkeypatch):
+    from twinbench.report import claims as claims_mod
+    from twinbench.report.html import verdict_class
+
+    def c4(ev):  # same name as the real check, so it takes C4's place
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(claims_mod, "c4", c4)
+    by = {c.id: c for c in assess(study_records(), family_table(["resnet"]))}
+    assert by["C4"].verdict == "check failed: RuntimeError: boom second line"
+    assert by["C4"].claim == claims_mod.CLAIM_TEXT["C4"] and by["C4"].claim
+    assert verdict_class(by["C4"].verdict) == "fail"
+    assert by["C1"].verdict == REFUTED  # the other checks went on
+    html = render(collect("s", study_records(), family_table(["resnet"])))
+    assert "check failed: RuntimeError: boom" in html
+
+
+def test_claim_statements_match_the_claim_table():
+    from twinbench.report.claims import CLAIM_TEXT
+
+    for c in assess(study_records(), family_table(["resnet"]), fake_zoos()):
+        assert c.claim == CLAIM_TEXT[c.id], c.id
+
+
+def test_c4_splits_pytorch_extra_code_into_low_level_and_model_code():
+    from twinbench.brevity import CATEGORIES, Count
+
+    def count(style: str, **cats: int) -> Count:
+        c = Count("resnet", style)
+        c.statements = {**dict.fromkeys(CATEGORIES, 0),
+                        **{k.replace("_", " "): v for k, v in cats.items()}}
+        return c
+
+    keras = count("keras", model_definition=40, training_loop=8)
+    loop_heavy = count("pytorch", model_definition=42, training_loop=19, device_handling=4)
+    c4 = {c.id: c for c in assess([], [loop_heavy, keras])}["C4"]
+    assert c4.verdict == CONFIRMED and "17 statements longer; 15 of them (88%)" in c4.summary
+    assert "PyTorch minus Keras, training loop: +11 statements" in c4.evidence
+    model_heavy = count("pytorch", model_definition=60, training_loop=9)
+    assert {c.id: c for c in assess([], [model_heavy, keras])}["C4"].verdict == REFUTED
+    shorter = count("pytorch", model_definition=30, training_loop=8)
+    c4 = {c.id: c for c in assess([], [shorter, keras])}["C4"]
+    assert c4.verdict == REFUTED and "not longer" in c4.summary
+
+
+def test_rows_tables_and_charts_keep_modes_apart():
+    from twinbench.report.charts import scenario_figures
+    from twinbench.report.compare import rows
+
+    recs = [rec(fw, "train", "throughput", v, "samples/s", "higher", spread(v, seed=i),
+                mode=mode)
+            for i, (fw, v, mode) in enumerate([("pytorch", 100, "out-of-box"),
+                                               ("keras-tf", 90, "out-of-box"),
+                                               ("pytorch", 150, "tuned"),
+                                               ("keras-tf", 200, "tuned")])]
+    got = {r.mode: r for r in rows(recs)}
+    assert set(got) == {"out-of-box", "tuned"}
+    assert got["out-of-box"].best == "pytorch" and got["tuned"].best == "keras-tf"
+    titles = [t for t, _ in collect("s", recs).tables]
+    assert titles == ["train · image-classification · resnet · out-of-box, cpu",
+                      "train · image-classification · resnet · tuned, cpu"]
+    assert [t for t, _ in scenario_figures(recs)] == titles
+
+
+def test_markdown_carries_claim_evidence_and_model_availability():
+    md = render_markdown(collect("s", study_records(), family_table(["resnet"]), fake_zoos()))
+    assert "<details><summary>C1:" in md
+    assert "train throughput (image-classification/resnet, out-of-box, cpu): pytorch is" in md
+    assert "## Model availability" in md
+    assert "| detr | pretrained |" in md and "timm (not installed)" in md
+    no_search = render_markdown(collect("s", study_records(), zoo_note="zoo search disabled"))
+    assert "zoo search disabled" in no_search
+
+
+def test_report_into_an_unwritable_folder_is_one_line_exit_2(cli, tmp_path):
+    write_jsonl(tmp_path / "results.jsonl", study_records())
+    (tmp_path / "report.html.tmp").mkdir()  # any OSError will do; chmod does not stop root
+    r = cli("report", str(tmp_path), env={"TWINBENCH_NO_ZOO_SEARCH": "1"})
+    assert r.returncode == 2, r.stderr
+    assert "cannot write the reports in" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_c7_names_a_tfjs_variant_that_ran_with_unequal_outputs_as_a_parity_failure():
+    """A parity-failed variant ran: C7 must say so (and refute), not call it 'not run'."""
+    model = "resnet"
+    recs = [rec("keras-tf", "export-web", "tfjs-wasm-1t:status", 0.0, "", None, model=model,
+                extra={"state": "parity-failed", "max_abs_diff": 0.5, "package": "@tensorflow/tfjs",
+                       "version": "4.22.0", "released": "2024-10-21"}),
+            rec("keras-tf", "export-web", "tfjs-wasm-1t:latency_p50", 3.0, model=model,
+                samples=spread(3.0, seed=6)),
+            rec("keras-tf", "export-web", "tfjs-wasm-1t:output_max_abs_diff", 0.5, "abs",
+                model=model, extra={"passed": False, "tolerance": 1e-3})]
+    c7 = {c.id: c for c in assess(recs, None, None)}["C7"]
+    assert c7.verdict == REFUTED
+    assert any("parity FAILED" in e for e in c7.evidence)
+    assert not any("not run" in e for e in c7.evidence)

@@ -10,7 +10,10 @@ documented rules of docs/brevity.md, so "why is it longer" has an answer.
 Normalisation, so the counts measure code and not the harness: docstrings, comments and
 ``from __future__`` are dropped; keyword arguments that only serve weight transfer (``name=``
 and ``data_format=`` on Keras layers) are removed; harness-only statements (timing, record
-details) are dropped from the export pieces.
+details) are dropped from the export pieces, and the statements a piece names in ``drop`` /
+``unwrap`` (Lightning's, which exist because the harness calls ``fit`` many times) are removed.
+Code a twin imports from another twin's file (DETR's ResNet backbone) or needs only on one side
+(Keras DETR's numpy escape hatch) is counted with it: ``EXTRA``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class Piece:
     qualname: str | None
     category: str
     exclude: tuple[str, ...] = ()  # methods left out of a class piece (harness-only)
+    # harness-only statements, matched (regex) on the first line of the statement's code:
+    drop: tuple[str, ...] = ()  # removed with their bodies
+    unwrap: tuple[str, ...] = ()  # compound statements replaced by their bodies
 
 
 _EXPORT_TORCH = (Piece("export/mobile_executorch.py", "_quantize", "export"),
@@ -70,10 +76,14 @@ PIECES: dict[str, tuple[Piece, ...]] = {
     "lightning": (
         Piece("zoo/pytorch/{model}.py", None, "model definition"),
         Piece("frameworks/pytorch/adapter.py", "make_optimizer", "training loop"),
+        # the optimizer cache exists because the harness calls fit many times (docs/brevity.md)
         Piece("frameworks/lightning/adapter.py", "LitTwin", "training loop",
-              exclude=("set_optimizer",)),
+              exclude=("set_optimizer",), drop=(r"^self\._opt: .* = None$",),
+              unwrap=(r"^if self\._opt is None:$",)),
         Piece("frameworks/lightning/adapter.py", "LightningAdapter._trainer", "training loop"),
-        Piece("frameworks/lightning/adapter.py", "LightningAdapter.fit", "training loop"),
+        # the empty-loader guard and the move back after Trainer's teardown serve the harness
+        Piece("frameworks/lightning/adapter.py", "LightningAdapter.fit", "training loop",
+              drop=(r"^if len\(loader\) == 0:$", r"^net\.to\(self\.device\)$")),
         *_TORCH_IO, *_EXPORT_TORCH),
     "keras": (
         Piece("zoo/keras/{model}.py", None, "model definition"),
@@ -84,6 +94,19 @@ PIECES: dict[str, tuple[Piece, ...]] = {
         Piece("frameworks/keras/adapter.py", "KerasAdapter.predict", "inference"),
         Piece("export/mobile_litert.py", "_options", "export"),
         Piece("export/mobile_litert.py", "export", "export")),
+}
+
+_TORCH_BACKBONE = (Piece("zoo/pytorch/resnet.py", "conv3x3", "model definition"),
+                   Piece("zoo/pytorch/resnet.py", "BasicBlock", "model definition"))
+# (style, model) -> pieces a twin uses from elsewhere: a user writing that model writes them too
+EXTRA: dict[tuple[str, str], tuple[Piece, ...]] = {
+    ("pytorch", "detr"): _TORCH_BACKBONE,
+    ("lightning", "detr"): _TORCH_BACKBONE,
+    ("keras", "detr"): (Piece("zoo/keras/resnet.py", "_conv3x3", "model definition"),
+                        Piece("zoo/keras/resnet.py", "_bn", "model definition"),
+                        Piece("zoo/keras/resnet.py", "_basic_block", "model definition"),
+                        # the Hungarian matcher runs in numpy from Keras' compiled train step
+                        Piece("frameworks/keras/host_call.py", None, "training loop")),
 }
 
 
@@ -113,8 +136,16 @@ class Count:
 class _Strip(ast.NodeTransformer):
     """Drop docstrings, ``from __future__``, harness kwargs and harness-only statements."""
 
-    def __init__(self, harness: bool) -> None:
-        self.harness = harness
+    def __init__(self, harness: bool, drop: tuple[str, ...] = (),
+                 unwrap: tuple[str, ...] = ()) -> None:
+        self.harness, self.drop, self.unwrap = harness, drop, unwrap
+        self.used: set[str] = set()  # drop/unwrap patterns that matched (stale ones are bugs)
+
+    def _match(self, patterns: tuple[str, ...], s: ast.stmt) -> bool:
+        head = ast.unparse(s).splitlines()[0]
+        hit = [p for p in patterns if re.search(p, head)]
+        self.used.update(hit)
+        return bool(hit)
 
     def _body(self, body: list[ast.stmt]) -> list[ast.stmt]:
         out = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
@@ -122,6 +153,9 @@ class _Strip(ast.NodeTransformer):
         out = [s for s in out if not (isinstance(s, ast.ImportFrom) and s.module == "__future__")]
         if self.harness:
             out = [s for s in out if not HARNESS_STMT.search(ast.unparse(s))]
+        out = [s for s in out if not self._match(self.drop, s)]
+        out = [x for s in out for x in (s.body if isinstance(s, ast.If | ast.With | ast.For)
+                                        and self._match(self.unwrap, s) else [s])]
         return out or [ast.Pass()]
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
@@ -186,9 +220,10 @@ def _own_lines(node: ast.stmt, lines: list[str]) -> str:
     return "\n".join(ln.strip() for ln in lines[first - 1:max(last, node.lineno)] if ln.strip())
 
 
-def measure_source(source: str, category: str, into: Count) -> None:
+def measure_source(source: str, category: str, into: Count, drop: tuple[str, ...] = (),
+                   unwrap: tuple[str, ...] = ()) -> None:
     """Add one piece's counts to ``into``."""
-    sloc, lloc, cc, statements, tokens_by = _measure(source, category)
+    sloc, lloc, cc, statements, tokens_by = _measure(source, category, drop, unwrap)
     into.sloc += sloc
     into.lloc += lloc
     into.cc += cc
@@ -199,12 +234,13 @@ def measure_source(source: str, category: str, into: Count) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _measure(source: str, category: str) -> tuple[int, int, int, dict[str, int], dict[str, int]]:
+def _measure(source: str, category: str, drop: tuple[str, ...] = (),
+             unwrap: tuple[str, ...] = ()) -> tuple[int, int, int, dict[str, int], dict[str, int]]:
     """(sloc, lloc, cc, statements by category, tokens by category); pieces repeat across
     families (adapters, export code), so each distinct piece is analysed once."""
     into = Count("", "")
     raw = analyze(source)
-    tree = _Strip(harness=category == "export").visit(ast.parse(source))
+    tree = _Strip(category == "export", drop, unwrap).visit(ast.parse(source))
     norm = ast.unparse(tree)
     into.sloc = raw.sloc
     into.lloc = analyze(norm).lloc
@@ -234,11 +270,11 @@ def _flat(blocks: list) -> list:
 def measure(model: str, style: str, root: Path = PKG) -> Count | None:
     """Counts for ``model`` in ``style``, or None when a file of the twin does not exist."""
     count = Count(model, style)
-    for piece in PIECES[style]:
+    for piece in PIECES[style] + EXTRA.get((style, model), ()):
         path = root / piece.path.format(model=model)
         if not path.is_file():
             return None
-        measure_source(_segment(path, piece), piece.category, count)
+        measure_source(_segment(path, piece), piece.category, count, piece.drop, piece.unwrap)
         where = piece.path.format(model=model) + (f"::{piece.qualname}" if piece.qualname else "")
         count.files.append(where)
     return count
@@ -257,3 +293,16 @@ def family_table(models: list[str] | None = None, root: Path = PKG) -> list[Coun
             if c is not None:
                 out.append(c)
     return out
+
+
+def stale_rules(root: Path = PKG) -> list[str]:
+    """``drop``/``unwrap`` patterns that match no statement of their piece: the code they were
+    written for has changed, and the counts would silently include harness statements again."""
+    out = []
+    for piece in {p for ps in (*PIECES.values(), *EXTRA.values()) for p in ps
+                  if p.drop or p.unwrap}:
+        strip = _Strip(piece.category == "export", piece.drop, piece.unwrap)
+        strip.visit(ast.parse(_segment(root / piece.path, piece)))
+        out += [f"{piece.path}::{piece.qualname}: {p}" for p in (*piece.drop, *piece.unwrap)
+                if p not in strip.used]
+    return sorted(out)

@@ -3,9 +3,12 @@
 Each priority is a criterion that scores every framework in [0, 1] from the study's records (the
 best framework 1; a framework whose gap to the best is not statistically significant also 1;
 otherwise best/value, so 0.5 means "half as good"); static evidence (code brevity, model zoos)
-joins where a criterion needs it. Priorities listed first weigh more (n, n-1, ..., 1). A
-framework without evidence for a criterion scores 0 there and the output says so, with the
-study that would supply it: nothing is recommended on evidence that was not measured.
+joins where a criterion needs it (brevity is a third of ``deadline``; ``model`` scores
+pretrained weights in the installed zoos, for twinbench's own twins too). Priorities listed first
+weigh more (n, n-1, ..., 1). A framework without evidence for a criterion scores 0 there and the
+output says so, with the study that would supply it; so does a deadline score that rests on
+code brevity without startup or time-to-target records. Nothing is recommended on evidence that
+was not measured.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from twinbench.errors import UserError
 from twinbench.report.claims import how_to_measure
-from twinbench.report.compare import fmt, fmt_ci, rows
+from twinbench.report.compare import fmt_ci, fmt_value, not_reached, rows
 from twinbench.results.schema import Record
 
 KINDS = ("speed", "deadline", "memory", "accuracy", "deploy", "model", "device")
@@ -30,7 +33,7 @@ STYLE = {"pytorch": "pytorch", "lightning": "lightning", "keras-tf": "keras",
 METRICS: dict[str, list[tuple[str, str | None]]] = {  # (scenario, metric or None for all)
     "speed": [("train", "throughput"), ("infer", "throughput"), ("infer", "latency_p50")],
     "deadline": [("startup", "import_time"), ("startup", "first_step_time"),
-                 ("accuracy", "train_wall_time")],
+                 ("accuracy", "train_wall_time"), ("accuracy", "time_to_target")],
     "memory": [("memory", "peak_rss")],
     "accuracy": [("accuracy", None)],
     "server": [("server", "max_qps_within_bound"), ("server", "server_latency_p99")],
@@ -103,10 +106,12 @@ def _measured(c: Criterion, records: list[Record], wanted: list[tuple[str, str |
         if row.better is None or row.scenario == "accuracy" and row.better == "lower" \
                 and ("accuracy", None) in wanted:
             continue
-        c.lines.append(f"{row.scenario} {row.metric} ({row.task}/{row.model}):")
+        c.lines.append(f"{row.scenario} {row.metric} ({row.task}/{row.model}, {row.setting}):")
         for fw, rec in sorted(row.cells.items()):
             vs = row.vs_best(fw)
-            if vs is None:
+            if not_reached(rec):  # a measured failure to reach the target: no credit
+                score, note = 0.0, "within the epoch budget"
+            elif vs is None:
                 score, note = 1.0, "best" if row.best == fw else ""
             elif vs.significant is False:
                 score, note = 1.0, f"{vs.ratio:.2f}× worse, not significant"
@@ -115,7 +120,7 @@ def _measured(c: Criterion, records: list[Record], wanted: list[tuple[str, str |
                 tested = "significant" if vs.significant else "single values, untested"
                 note = f"{vs.ratio:.2f}× worse ({tested})"
             got[fw].append(score)
-            c.lines.append(f"  {fw}: {fmt(rec.value, rec.unit)} {fmt_ci(rec)} {note}".rstrip())
+            c.lines.append(f"  {fw}: {fmt_value(rec, rec.unit)} {fmt_ci(rec)} {note}".rstrip())
     for fw in frameworks:
         src = (carrier or {}).get(fw, fw)
         c.scores[fw] = sum(got[src]) / len(got[src]) if got.get(src) else None
@@ -154,22 +159,31 @@ def _mobile(c: Criterion, records: list[Record], frameworks: list[str]) -> None:
 
 
 def _model(c: Criterion, name: str, frameworks: list[str], zoos: list[Any] | None) -> None:
+    """Pretrained weights in the installed zoos score 1, an architecture alone 0.5.
+
+    A twinbench twin exists in every framework, so its architecture is never missing (at least
+    0.5), but a user asking for it usually wants pretrained weights: those still come from the
+    zoo search, as for any other model.
+    """
     from twinbench.zoo import MODELS
     from twinbench.zoos import KERAS, PYTORCH, availability
 
-    if name in MODELS:
-        c.lines.append(f"  {name} is a twinbench twin: it exists in every framework")
-        c.scores.update(dict.fromkeys(frameworks, 1.0))
-        return
+    twin = name in MODELS
+    if twin:
+        c.lines.append(f"  {name} is a twinbench twin: its architecture exists in every "
+                       "framework (0.5); pretrained weights come from the zoo search")
     if zoos is None:
-        c.missing.append(f"model={name}: no zoo search was run")
+        c.missing.append(f"model={name}: no zoo search was run (pretrained weights unknown)")
+        if twin:
+            c.scores.update(dict.fromkeys(frameworks, 0.5))
         return
     avail = availability(zoos)
     value = {"pretrained": 1.0, "architecture only": 0.5}
     for fw in frameworks:
         eco = PYTORCH if CARRIER[fw] == "pytorch" else KERAS
         state = avail[eco]
-        c.scores[fw] = None if state.startswith("unknown") else value.get(state, 0.0)
+        score = None if state.startswith("unknown") else value.get(state, 0.0)
+        c.scores[fw] = max(score or 0.0, 0.5) if twin else score
     for eco in (PYTORCH, KERAS):
         c.lines.append(f"  {eco}: {avail[eco]}")
     for z in zoos:
@@ -177,15 +191,21 @@ def _model(c: Criterion, name: str, frameworks: list[str], zoos: list[Any] | Non
             c.missing.append(f"model={name}: zoo {z.zoo} {z.state} ({z.note})")
 
 
-def _brevity(c: Criterion, frameworks: list[str], counts: list[Any] | None) -> None:
+def _brevity(c: Criterion, frameworks: list[str], counts: list[Any] | None,
+             models: set[str]) -> None:
+    """Code brevity as a third of the deadline score: over the study's own twin families when
+    it has any (a user's deadline is about their model), else over every family."""
     if not counts:
         return
+    mine = [k for k in counts if k.model in models]
+    scope = (f"the study's twin families ({', '.join(sorted({k.model for k in mine}))})"
+             if mine else "every twin family (the study has none of them)")
     by: dict[str, list[int]] = defaultdict(list)
-    for k in counts:
+    for k in mine or counts:
         by[k.style].append(k.core_statements)
     mean = {s: sum(v) / len(v) for s, v in by.items()}
     best = min(mean.values())
-    c.lines.append("brevity (static analysis of the twins, statements per family):")
+    c.lines.append(f"brevity (static analysis of the twins, mean statements over {scope}):")
     for s, v in sorted(mean.items()):
         c.lines.append(f"  {s}: {v:.0f} statements, {best / v:.2f} of the shortest")
     for fw in frameworks:
@@ -193,6 +213,24 @@ def _brevity(c: Criterion, frameworks: list[str], counts: list[Any] | None) -> N
             c.scores[fw] = (2 * c.scores[fw] + best / mean[STYLE[fw]]) / 3  # type: ignore[operator]
         elif STYLE[fw] in mean:
             c.scores[fw] = best / mean[STYLE[fw]] / 3
+
+
+def _deadline_gaps(c: Criterion, records: list[Record], frameworks: list[str]) -> None:
+    """Name the timing evidence (startup; training wall time and time-to-target) each framework
+    lacks, even when code brevity alone gave it a score."""
+    for fw in frameworks:
+        have = {r.scenario for r in records if r.framework == fw and r.scenario in
+                ("startup", "accuracy")}
+        gaps = [s for s in ("startup", "accuracy") if s not in have]
+        if not gaps:
+            continue
+        what = " or ".join({"startup": "startup (import, first step)",
+                            "accuracy": "accuracy (training wall time, time-to-target)"}[g]
+                           for g in gaps)
+        basis = ("counts 0" if c.scores.get(fw) is None else "scored on the rest"
+                 if len(gaps) < 2 else "scored on code brevity alone, at a third")
+        c.missing.append(f"deadline: no {what} records for {fw} ({basis}); "
+                         f"{how_to_measure(gaps[0], fw)} measures them")
 
 
 def recommend(records: list[Record], priorities: list[Priority], brevity: list[Any] | None = None,
@@ -219,12 +257,13 @@ def recommend(records: list[Record], priorities: list[Priority], brevity: list[A
             key = "server" if p.kind == "deploy" else p.kind
             _measured(c, recs, METRICS[key], fws)
         if p.kind == "deadline":
-            _brevity(c, fws, brevity)
+            _brevity(c, fws, brevity, {r.model for r in records})
+            _deadline_gaps(c, recs, fws)
         scen = {"deploy": f"export-{p.value}" if p.value != "server" else "server",
                 "speed": "train", "deadline": "startup", "memory": "memory",
                 "accuracy": "accuracy"}.get(p.kind)
         for fw in fws:
-            if c.scores.get(fw) is None:
+            if c.scores.get(fw) is None and p.kind != "deadline":  # deadline: _deadline_gaps
                 c.scores[fw] = None
                 hint = how_to_measure(scen, fw) if scen else "install the zoos (docs/models.md)"
                 c.missing.append(f"{p.label}: no evidence for {fw} (counts 0); {hint}")

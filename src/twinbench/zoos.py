@@ -146,14 +146,14 @@ def _transformers(query: str) -> list[Hit]:
 
 
 def _timm(query: str) -> list[Hit]:
+    """timm's names, matched like every zoo's (``resnet-50`` finds ``resnet50``); a name has
+    weights when timm lists it, or one of its ``name.tag`` variants, as pretrained."""
     import timm
 
-    pattern = f"*{query.lower()}*"
-    with_weights = set(timm.list_models(pattern, pretrained=True))
-    hits = [Hit("timm", PYTORCH, n, n in with_weights or any(w.startswith(n + ".")
-                                                             for w in with_weights))
-            for n in timm.list_models(pattern)]
-    return hits
+    with_weights = {w.split(".")[0] for w in timm.list_models(pretrained=True)
+                    if _matches(query, w.split(".")[0])}
+    return [Hit("timm", PYTORCH, n, n in with_weights)
+            for n in timm.list_models() if _matches(query, n)]
 
 
 def _torchvision(query: str) -> list[Hit]:

@@ -83,14 +83,16 @@ def figure(title: str, group: list[Row], frameworks: list[str]) -> dict[str, Any
 
 
 def scenario_figures(records: list[Record]) -> list[tuple[str, str]]:
-    """(title, safe figure JSON) per task x model x scenario, for plain (non-route) metrics."""
+    """(title, safe figure JSON) per task x model x scenario x mode x device, for plain
+    (non-route) metrics; the title names the mode and device of every bar in it."""
     frameworks = list(dict.fromkeys(r.framework for r in records))
     keep = [r for r in rows(records) if r.scenario not in SKIP and ":" not in r.metric
             and r.scenario not in ("export-mobile", "export-web", "profile")]
-    keep.sort(key=lambda r: (r.task, r.model, r.scenario, r.metric))
+    keep.sort(key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device, r.metric))
     out = []
-    for (task, model, scenario), g in groupby(keep, key=lambda r: (r.task, r.model, r.scenario)):
-        title = f"{scenario} · {task} · {model}"
+    for (task, model, scenario, mode, device), g in groupby(
+            keep, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)):
+        title = f"{scenario} · {task} · {model} · {', '.join(x for x in (mode, device) if x)}"
         out.append((title, safe_json(figure(title, list(g), frameworks))))
     # profiles: one stacked bar per framework (categories) instead of a panel per category
     return out + [(title, safe_json(fig)) for title, fig in profile_figures(records)]

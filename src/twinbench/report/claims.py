@@ -22,6 +22,25 @@ from twinbench.results.schema import Record
 
 CONFIRMED, REFUTED = "confirmed", "refuted"
 NOT_SIGNIFICANT, NOT_MEASURED = "no significant difference", "not measured in this study"
+CHECK_FAILED = "check failed"  # verdict prefix: a bug in the check, never "no evidence"
+# each claim's statement, also shown when its check crashes (tests keep the checks in step)
+CLAIM_TEXT = {
+    "C1": "The two libraries are very close in performance.",
+    "C2": "Keras implementations come out shorter than PyTorch ones.",
+    "C3": "PyTorch Lightning makes PyTorch code much shorter, as Keras does.",
+    "C4": "PyTorch code is longer because it exposes low-level details (training loop, device "
+          "moves, zero_grad).",
+    "C5": "TensorFlow Lite (LiteRT) compresses a model to a flatbuffer and quantizes it to 8 "
+          "bits (integers, not floats), using less memory.",
+    "C6": "PyTorch's mobile route (PyTorch Mobile, now ExecuTorch) can quantize, export and save "
+          "models for phones with a small runtime.",
+    "C7": "TensorFlow.js lets you run models in the browser.",
+    "C8": "TFX makes TensorFlow the stronger choice for production serving.",
+    "C9": "PyTorch improved distributed training, including pipeline parallelism.",
+    "C10": "The PyTorch Profiler helps debug and troubleshoot models.",
+    "C11": "For a specific model (e.g. DETR) one library has far more support.",
+    "C12": "With a tight deadline, choose Keras over PyTorch.",
+}
 CLOSE = 1.25  # C1: "very close" = within 25% either way
 SHORTER = 0.9  # C2: Keras "shorter" = at most 90% of PyTorch's statements
 MUCH_SHORTER = 0.8  # C3: Lightning "much shorter" = at most 80% of PyTorch's statements
@@ -109,7 +128,7 @@ def pair_line(p: PairResult, fw: str) -> str:
 
 
 def c1(ev: Evidence) -> ClaimResult:
-    res = ClaimResult("C1", "The two libraries are very close in performance.", NOT_MEASURED, "")
+    res = ClaimResult("C1", CLAIM_TEXT["C1"], NOT_MEASURED, "")
     pairs = [p for p in ev.pairs if (p.scenario, p.metric) in SPEED and "pytorch" in (p.a, p.b)
              and any(x.startswith("keras") for x in (p.a, p.b)) and p.significant is not None]
     if not pairs:
@@ -178,7 +197,7 @@ def _shorter_than_pytorch(
 
 def c2(ev: Evidence) -> ClaimResult:
     return _shorter_than_pytorch(
-        ev, "C2", "Keras implementations come out shorter than PyTorch ones.", "keras", SHORTER,
+        ev, "C2", CLAIM_TEXT["C2"], "keras", SHORTER,
         "no twin family has both a PyTorch and a Keras file",
         lambda ratio, kr, pt, n: (
             f"over {n} twin families Keras needs {ratio:.0%} of PyTorch's statements "
@@ -187,8 +206,8 @@ def c2(ev: Evidence) -> ClaimResult:
 
 def c3(ev: Evidence) -> ClaimResult:
     return _shorter_than_pytorch(
-        ev, "C3", "PyTorch Lightning makes PyTorch code much shorter, as Keras does.", "lightning",
-        MUCH_SHORTER, "no Lightning twin (frameworks/lightning/adapter.py) in this checkout",
+        ev, "C3", CLAIM_TEXT["C3"], "lightning", MUCH_SHORTER,
+        "no Lightning twin (frameworks/lightning/adapter.py) in this checkout",
         lambda ratio, lt, pt, _n: (
             f"Lightning needs {ratio:.0%} of plain PyTorch's statements ({lt} vs {pt}); "
             f"'much shorter' means ≤ {MUCH_SHORTER:.0%}. The model code is the same "
@@ -196,8 +215,7 @@ def c3(ev: Evidence) -> ClaimResult:
 
 
 def c4(ev: Evidence) -> ClaimResult:
-    got = _brevity(ev, "C4", "PyTorch code is longer because it exposes low-level details "
-                   "(training loop, device moves, zero_grad).")
+    got = _brevity(ev, "C4", CLAIM_TEXT["C4"])
     if isinstance(got, ClaimResult):
         return got
     res, by = got
@@ -247,21 +265,21 @@ def _generic(ev: Evidence, scenario: str, claim_id: str, claim: str) -> ClaimRes
 
 
 def c9(ev: Evidence) -> ClaimResult:
-    return _generic(ev, "distributed", "C9", "PyTorch improved distributed training, including "
-                    "pipeline parallelism.")
+    return _generic(ev, "distributed", "C9", CLAIM_TEXT["C9"])
 
 
 def c10(ev: Evidence) -> ClaimResult:
-    return _generic(ev, "profile", "C10", "The PyTorch Profiler helps debug and troubleshoot "
-                    "models.")
+    from twinbench.report.claims_profile import c10 as check  # traces parsed, unknown share
+
+    return check(ev)
 
 
 def c11(ev: Evidence) -> ClaimResult:
     from twinbench.zoos import KERAS, PYTORCH, TENSORFLOW, availability
 
-    res = ClaimResult("C11", "For a specific model (e.g. DETR) one library has far more support.",
-                      NOT_MEASURED, "", missing="pip install timm transformers keras-hub "
-                      "(docs/models.md), then twinbench report DIR")
+    res = ClaimResult("C11", CLAIM_TEXT["C11"], NOT_MEASURED, "",
+                      missing="pip install timm transformers keras-hub (docs/models.md), then "
+                      "twinbench report DIR")
     if not ev.zoos:
         res.summary = "no zoo search was run for this report"
         return res
@@ -290,8 +308,8 @@ def c11(ev: Evidence) -> ClaimResult:
 def c12(ev: Evidence) -> ClaimResult:
     from twinbench.recommend import Priority, recommend
 
-    res = ClaimResult("C12", "With a tight deadline, choose Keras over PyTorch.", NOT_MEASURED,
-                      "", missing=how_to_measure("startup"))
+    res = ClaimResult("C12", CLAIM_TEXT["C12"], NOT_MEASURED, "",
+                      missing=how_to_measure("startup"))
     if not ev.ok("startup") and not ev.ok("accuracy"):
         res.summary = "no startup or accuracy records (time to a working model)"
         return res
@@ -319,13 +337,17 @@ def claims() -> tuple[Callable[[Evidence], ClaimResult], ...]:
 
 def assess(records: list[Record], brevity: list[Any] | None = None,
            zoos: dict[str, list[Any]] | None = None) -> list[ClaimResult]:
-    """Every claim, in order; a claim whose check breaks says so instead of hiding the rest."""
+    """Every claim, in order. A check that raises gets the verdict "check failed: <why>" (a
+    bug to report, not missing evidence) and keeps its statement; the other claims go on."""
     ev = Evidence(records, brevity, zoos)
     out = []
     for fn in claims():
         try:
             out.append(fn(ev))
         except Exception as exc:  # one broken check must not take the report down
-            out.append(ClaimResult(fn.__name__.upper(), "", NOT_MEASURED,
-                                   f"check failed: {type(exc).__name__}: {exc}"))
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+            cid = fn.__name__.upper()
+            out.append(ClaimResult(cid, CLAIM_TEXT.get(cid, ""), f"{CHECK_FAILED}: {why}",
+                                   "the check itself raised an error: a twinbench bug to "
+                                   "report, not missing evidence"))
     return out

@@ -22,6 +22,13 @@ class Row:
     unit: str
     better: str | None
     cells: dict[str, Record]  # framework -> record
+    mode: str = ""  # out-of-box | tuned: numbers of different modes are never one row
+    device: str = ""
+
+    @property
+    def setting(self) -> str:
+        """The mode and device every number of the row was measured in, for titles."""
+        return ", ".join(x for x in (self.mode, self.device) if x)
 
     @property
     def best(self) -> str | None:
@@ -51,15 +58,18 @@ class Row:
 
 
 def rows(records: list[Record]) -> list[Row]:
+    """One row per quantity; mode and device are part of it (as in ``analysis.pairwise``), so
+    an out-of-box number is never compared with a tuned one, nor CPU with GPU."""
     groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
     for r in records:
         if r.status == "ok" and r.scenario != "parity" and (r.value is not None
                                                             or not_reached(r)):
-            groups[(r.task, r.model, r.scenario, r.metric)][r.framework] = r
+            groups[(r.task, r.model, r.scenario, r.metric, r.mode, r.device)][r.framework] = r
     out = []
-    for (task, model, scenario, metric), cells in groups.items():
+    for (task, model, scenario, metric, mode, device), cells in groups.items():
         any_r = next(iter(cells.values()))
-        out.append(Row(task, model, scenario, metric, any_r.unit, any_r.better, cells))
+        out.append(Row(task, model, scenario, metric, any_r.unit, any_r.better, cells, mode,
+                       device))
     return out
 
 

@@ -129,10 +129,12 @@ def zoo_search(queries: tuple[str, ...] = ZOO_QUERIES) -> tuple[dict[str, list[A
 
 def collect(study: str, records: list[Record], brevity: list[Any] | None = None,
             zoos: dict[str, list[Any]] | None = None, zoo_note: str = "") -> ReportData:
-    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.metric))
+    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.mode,
+                                                    r.device, r.metric))
     plain = [r for r in all_rows if ":" not in r.metric]
-    tables = [(f"{sc} · {task} · {model}", list(g)) for (task, model, sc), g in
-              groupby(plain, key=lambda r: (r.task, r.model, r.scenario))]
+    tables = [(f"{sc} · {task} · {model} · {g[0].setting}", g) for (task, model, sc, _, _), g in
+              ((k, list(v)) for k, v in groupby(
+                  plain, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)))]
     wins, ties, untested = verdicts([r for r in plain if r.scenario != "ceiling"])
     route_tables = deploy_tables(records)
     env, per = environment(records)

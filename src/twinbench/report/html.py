@@ -20,7 +20,12 @@ from twinbench.results.schema import Record
 _env = Environment(loader=PackageLoader("twinbench.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]))
 VERDICT_CLASS = {"confirmed": "ok", "refuted": "fail", "no significant difference": "ns",
-                 "not measured in this study": "nm"}
+                 "not measured in this study": "nm", "check failed": "fail"}
+
+
+def verdict_class(verdict: str) -> str:
+    """CSS class of a claim verdict ("check failed: <why>" is styled as a failure)."""
+    return VERDICT_CLASS.get(verdict.split(":")[0], "")
 
 
 def _plotly_js() -> Markup:
@@ -34,12 +39,13 @@ def _plotly_js() -> Markup:
 
 def render(data: ReportData) -> str:
     from twinbench.report.charts import scenario_figures
+    from twinbench.report.profile_view import trace_rows
 
     figures = [(title, Markup(fig)) for title, fig in scenario_figures(data.records)]
     return _env.get_template("report.html.j2").render(
         d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
-        fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=VERDICT_CLASS,
-        run_ids=sorted({r.run_id for r in data.records}),
+        fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class,
+        run_ids=sorted({r.run_id for r in data.records}), traces=trace_rows(data.records),
     )
 
 

@@ -1,8 +1,10 @@
 """report.md: the study as GitHub-flavoured markdown, short enough for a pull request.
 
-Same content as report.html without the charts. Cell text is escaped (``|``, ``<``, ``>``,
-``&``, backticks and newlines), because names and errors may come from users and GitHub renders
-inline HTML.
+Same content as report.html without the charts: summary, claims with their measured evidence
+(folded in ``<details>``), per-scenario tables, mobile and web tables, code brevity, model
+availability (per ecosystem, with each zoo's state) and the environment. Cell text is escaped
+(``|``, ``<``, ``>``, ``&``, backticks and newlines), because names and errors may come from users
+and GitHub renders inline HTML.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ def table(header: list[str], rows: list[list[object]]) -> list[str]:
     return out + [""]
 
 
+def _availability(d: ReportData) -> list[str]:
+    """Per query and ecosystem what the installed zoos offer, and which zoos were not searched."""
+    from twinbench.zoos import KERAS, PYTORCH, TENSORFLOW, availability
+
+    out = ["## Model availability (installed zoos, docs/models.md)", ""]
+    if not d.zoos:
+        return out + [esc(d.zoo_note or "No zoo search."), ""]
+    out += table(["query", PYTORCH, TENSORFLOW, KERAS, "zoos not searched"],
+                 [[q, *availability(res).values(), ", ".join(
+                     f"{z.zoo} ({z.state})" for z in res if z.state != "installed") or "—"]
+                  for q, res in d.zoos.items()])
+    return out
+
+
 def render_markdown(d: ReportData) -> str:
     out = [f"# twinbench · {esc(d.study)}", "",
            f"{len(d.records)} records · {esc('; '.join(d.settings))}. Medians with bootstrap 95% "
@@ -44,6 +60,10 @@ def render_markdown(d: ReportData) -> str:
     out += ["", "## Claims", ""]
     out += table(["id", "claim", "verdict", "evidence", "to measure"],
                  [[c.id, c.claim, c.verdict, c.summary, c.missing] for c in d.claims])
+    for c in (c for c in d.claims if c.evidence):
+        out += [f"<details><summary>{esc(c.id)}: {len(c.evidence)} measured line"
+                f"{'s' if len(c.evidence) != 1 else ''}</summary>", ""]
+        out += [f"- {esc(e)}" for e in c.evidence] + ["", "</details>", ""]
     for title, group in d.tables:
         out += [f"## {esc(title)}", ""]
         rows = []
@@ -56,6 +76,9 @@ def render_markdown(d: ReportData) -> str:
                     fmt_value(rec), fmt_ci(rec), fmt_worse(c) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
+    from twinbench.report.profile_view import markdown_lines
+
+    out += markdown_lines(d.records)  # the profile traces and how to open them
     for t in d.route_tables:
         out += [f"## {esc(t.title)}", ""]
         out += table(t.columns, t.rows)
@@ -66,6 +89,7 @@ def render_markdown(d: ReportData) -> str:
         out += table(["model", "style", "core statements", "core tokens", "CC", *cats],
                      [[c.model, c.style, c.core_statements, c.core_tokens, c.cc,
                        *c.statements.values()] for c in d.brevity])
+    out += _availability(d)
     out += ["## Environment", ""]
     out += table(["key", "value"], [[k, v] for k, v in d.env.items()])
     out += table(["framework", "backend", "versions", "threads"],

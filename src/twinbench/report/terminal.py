@@ -27,11 +27,12 @@ def print_results(records: list[Record], console: Console) -> None:
     frameworks = list(dict.fromkeys(r.framework for r in records))
     all_rows = sorted((r for r in rows(records)  # these two have tables of their own
                        if r.scenario not in (WEB_SCENARIO, MOBILE_SCENARIO)),
-                      key=lambda r: (r.task, r.model, r.scenario, r.metric))
-    for (task, model, scenario), group in groupby(
-        all_rows, key=lambda r: (r.task, r.model, r.scenario)
+                      key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device, r.metric))
+    for (task, model, scenario, mode, device), group in groupby(
+        all_rows, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)
     ):
-        table = Table(title=f"{scenario} · {task} · {model}", title_justify="left",
+        setting = ", ".join(x for x in (mode, device) if x)
+        table = Table(title=f"{scenario} · {task} · {model} · {setting}", title_justify="left",
                       show_lines=False)
         table.add_column("metric")
         present = [f for f in frameworks if any(f in r.cells for r in all_rows)]
