@@ -44,7 +44,10 @@ def run(
         help="Study TOML file (see docs/study.md). Without one, --preset is used.",
         show_default=False)] = None,
     preset: Annotated[str | None, typer.Option(
-        help="Built-in study: quick, backends, tiny (`twinbench list`).")] = None,
+        # every key of study.PRESETS (tests/test_export_web_failures.py checks; importing study
+        # here would slow every command by its pydantic import)
+        help="Built-in study: quick, zoo, detection, backends, latency, precise, mobile, web, "
+        "tiny, profile (`twinbench list`).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Results folder (results.jsonl, results.sqlite, report.html, logs/). "
         "Default: runs/<study name>.")] = None,
@@ -84,7 +87,17 @@ def run(
     from twinbench.runner.orchestrate import load_resumable, run_study
     from twinbench.study import load_study
 
-    if resume is not None:  # the study as it was started; no other flags apply
+    if resume is not None:  # the study as it was started; refuse flags it would ignore
+        given = {"STUDY_FILE": study_file, "--preset": preset, "--out": out, "--task": task,
+                 "--model": model, "--framework": framework, "--scenario": scenario,
+                 "--threads": threads, "--size": size, "--timeout": timeout,
+                 "--memory-limit": memory_limit, "--device": device, "--processes": processes,
+                 "--seed": seed, "--dataset": dataset, "--data-path": data_path,
+                 "--no-parity": no_parity or None}
+        if extra := [k for k, v in given.items() if v is not None]:
+            raise UserError(f"--resume continues the study saved in {resume / 'study.json'} "
+                            f"and cannot apply {', '.join(extra)}; drop them, or start a new "
+                            "run with --out")
         study, outdir = load_resumable(resume), resume
     else:
         if study_file is None and preset is None:
@@ -132,6 +145,11 @@ def run(
                           f"are saved — fix it, then `twinbench run --resume {outdir}`") from exc
         progress.update(bar, description="done")
     print_results(result.records, console)
+    if result.report_error:
+        console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}")
+        console.print(f"[red]the report could not be written ({result.report_error}); the "
+                      f"results are saved: retry with `twinbench report {outdir}`[/red]")
+        raise typer.Exit(1)
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
                   f"{outdir / 'report.html'}, {outdir / 'report.md'}")
     if result.failed:
@@ -221,7 +239,11 @@ def report(
     from twinbench.report.html import write_reports
 
     study, records = _study_dir(outdir)
-    html, md = write_reports(outdir, study, records)
+    try:
+        html, md = write_reports(outdir, study, records)
+    except OSError as exc:  # read-only folder, disk full: one line, not a traceback
+        raise UserError(f"cannot write the reports in {outdir}: {exc.strerror or exc}; "
+                        "make it writable, or copy results.jsonl to a writable folder") from exc
     console.print(f"Wrote {escape(str(html))} and {escape(str(md))}")
 
 

@@ -29,7 +29,8 @@ from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
 from twinbench.tasks import TASKS, all_datasets
 from twinbench.zoo import MODELS
 
-_STRICT = ConfigDict(extra="forbid")
+# NaN/inf in any number (timeout = inf, lr = nan) is a mistake, refused with the field's name.
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -150,12 +151,13 @@ class Study(BaseModel):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     device: str = "cpu"
     mode: Literal["out-of-box"] = "out-of-box"
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy's generators refuse negative seeds
     timeout_s: float = Field(600.0, gt=0)
     memory_limit_mb: float | None = Field(
         None, gt=0, description="kill a worker whose processes use more resident memory")
     parity: bool = True
-    processes: int = Field(1, ge=1, description="worker processes per timed measurement")
+    processes: int = Field(1, ge=1, le=100,  # each one is a full cold worker per job
+                           description="worker processes per timed measurement")
     min_sample_s: float = Field(0.1, gt=0, description="calibrate loops to at least this long")
     ceiling: bool = Field(True, description="measure GEMM and bandwidth peaks per framework")
     data_path: str | None = None
@@ -324,7 +326,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scenarios": ["export-web"],
         "models": ["resnet", "mobilenet"],  # the image-classification twins
         "size": "small",
-        "infer": {"latency_runs": 50, "warmup": 5},  # page-side runs, one batch-1 forward each
+        # page-side runs, one batch-1 forward each; 100 so p90 is resolved (percentile_of);
+        # a keras-tf job (5 pages) took about a minute at 50 runs, far inside timeout_s 600
+        "infer": {"latency_runs": 100, "warmup": 5},
     },
     "tiny": {
         "name": "tiny",

@@ -38,19 +38,37 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
         try:
-            self._db = sqlite3.connect(self.path)
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Check the file's schema version BEFORE writing anything, so a database from a newer
+        twinbench (or another program) is refused untouched rather than altered."""
+        try:
+            tables = {r[0] for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            row = None
+            if "meta" in tables:
+                row = self._db.execute(
+                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            elif tables - {"sqlite_sequence"}:
+                raise SchemaError(f"{self.path} is a SQLite database of another program (no "
+                                  "twinbench meta table); pass another --db or --out")
+            if row is not None:
+                check_version(_version(row[0], str(self.path)), str(self.path))
             self._db.executescript(_DDL)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise SchemaError(f"{self.path} is not a twinbench results database ({exc})") from exc
+            raise SchemaError(f"{self.path} is not a twinbench results database ({exc}); "
+                              "pass another --db or --out") from exc
         if row is None:
             with self._db:
                 self._db.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
-        else:
-            check_version(int(row[0]), str(self.path))
 
     def close(self) -> None:
         self._db.close()
@@ -124,10 +142,24 @@ class Store:
             )
         out = []
         for (text,) in rows:
-            data = json.loads(text)
-            check_version(int(data.get("schema_version", 0)), str(self.path))
-            out.append(Record.model_validate(data))
+            try:
+                data = json.loads(text)
+                check_version(_version(data.get("schema_version", 0), str(self.path)),
+                              str(self.path))
+                out.append(Record.model_validate(data))
+            except (ValueError, AttributeError) as exc:  # JSON or pydantic: a damaged row
+                raise SchemaError(f"{self.path} holds a damaged record ({type(exc).__name__}); "
+                                  "it was not written by this twinbench") from None
         return out
+
+
+def _version(value: object, where: str) -> int:
+    """A stored schema version as an int, or one line saying the file is damaged."""
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise SchemaError(f"{where} has a damaged schema version {str(value)[:40]!r}; it is not "
+                          "a results database this twinbench wrote") from None
 
 
 __all__ = ["Store", "SchemaError"]

@@ -135,13 +135,25 @@ def _tree_rss_mb(pid: int) -> float:
         return 0.0
 
 
+def _works_in(proc: psutil.Process, outdir: Path) -> bool:
+    """Whether a process is a twinbench worker of THIS results folder (its last argument), so
+    a resume never kills the worker of another study whose pid was reused or copied here."""
+    cmd = proc.cmdline()
+    if "twinbench.runner.worker" not in cmd or len(cmd) < 2:
+        return False
+    workdir = Path(cmd[-1])
+    if not workdir.is_absolute():
+        workdir = Path(proc.cwd()) / workdir
+    return workdir.resolve() == outdir.resolve()
+
+
 def kill_stale_workers(outdir: Path) -> list[int]:
     """Kill workers left running by an orchestrator that died (kill -9), found by pid file."""
     killed = []
     for pid_file in (outdir / "jobs").glob("*.pid"):
         try:
             pid = int(pid_file.read_text())
-            if "twinbench.runner.worker" in " ".join(psutil.Process(pid).cmdline()):
+            if _works_in(psutil.Process(pid), outdir):
                 os.killpg(pid, signal.SIGKILL)
                 killed.append(pid)
         except (ValueError, OSError, psutil.Error):
@@ -212,8 +224,8 @@ class LocalRunner:
         log_path = self.outdir / "logs" / f"{slug}.log"
         job_path.write_text(json.dumps(job.to_dict()))
         out_path.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "twinbench.runner.worker", str(job_path), str(out_path),
-               str(self.outdir)]
+        cmd = [sys.executable, "-m", "twinbench.runner.worker", str(job_path.resolve()),
+               str(out_path.resolve()), str(self.outdir.resolve())]  # see _works_in
         t0 = time.perf_counter()
         meter = LoadMeter()
         with log_path.open("w") as log:
@@ -236,12 +248,17 @@ class LocalRunner:
         if rc != 0 or not out_path.exists():
             why = _describe_exit(rc) if rc != 0 else "worker wrote no results"
             return self.failed(job, f"{why} (log: {log_path})\n{_tail(log_path)}", wall)
-        payload = json.loads(out_path.read_text())
-        records = [
-            self._record(job, backend=payload["backend"], env=payload["env"],
-                         knobs=payload.get("knobs", {}), **_record_fields(m, job))
-            for m in payload["measurements"]
-        ]
+        try:
+            payload = json.loads(out_path.read_text())
+            records = [
+                self._record(job, backend=payload["backend"], env=payload["env"],
+                             knobs=payload.get("knobs", {}), **_record_fields(m, job))
+                for m in payload["measurements"]
+            ]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # A worker that exits 0 with a damaged results file fails its job, not the study.
+            why = f"worker wrote unreadable results ({type(exc).__name__}: {str(exc)[:200]})"
+            return self.failed(job, f"{why} (log: {log_path})\n{_tail(log_path)}", wall)
         load = meter.fractions()
         for r in records:
             r.env["other_cpu_load"], r.env["cpu_steal"] = load["other"], load["steal"]

@@ -7,6 +7,7 @@ report.html), so what the files say is exactly what the database holds.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ class StudyResult:
     outcomes: list[JobOutcome]
     records: list[Record]
     wall_s: float
+    report_error: str | None = None  # the reports failed to render; the results are saved
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -57,9 +59,16 @@ def load_resumable(outdir: Path) -> Study:
         raise UserError(f"nothing to resume in {outdir}: no study.json and results.sqlite there")
     try:
         return Study.model_validate_json(path.read_text())
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, or not a valid study
         raise UserError(f"{path} is damaged ({str(exc).splitlines()[0]}); start a new run") \
             from exc
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write then rename, so a kill leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _stored_outcomes(store: Store, run_id: str, jobs: list[Job]) -> dict[str, JobOutcome]:
@@ -86,16 +95,14 @@ def run_study(
     outcomes: list[JobOutcome] = []
     with Store(db_path or outdir / "results.sqlite") as store:
         previous = store.last_run() if resume else None
-        if resume and previous is None:
-            raise UserError(f"nothing to resume in {outdir}: the database holds no run")
         if previous:
             run_id = previous
             kill_stale_workers(outdir)
             stored = _stored_outcomes(store, run_id, jobs)
-        else:
+        else:  # a new run, or a resume killed before its run was stored: nothing ran yet
             run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-            (outdir / "study.json").write_text(json.dumps(study.model_dump(mode="json"),
-                                                          indent=2))
+            _write_atomic(outdir / "study.json",
+                          json.dumps(study.model_dump(mode="json"), indent=2))
             store.start_run(run_id, study.name, study.model_dump_json(), now())
             stored = {}
         runner = LocalRunner(study, outdir, store, run_id)
@@ -133,5 +140,9 @@ def run_study(
     result = StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)
     from twinbench.report.html import write_reports
 
-    write_reports(outdir, study.name, records)  # report.html and report.md
+    try:  # a report bug must not turn a finished study into a traceback: results are saved
+        write_reports(outdir, study.name, records)  # report.html and report.md
+    except Exception as exc:  # noqa: BLE001 - any renderer failure is reported in one line
+        first = (str(exc).splitlines() or [""])[0]
+        result.report_error = f"{type(exc).__name__}: {first}"
     return result

@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 
-def _inject_fault(job_id: str) -> None:
+def _inject_fault(job_id: str, out_path: str) -> None:
     """Test hook: TWINBENCH_INJECT_FAULT="KIND:PATTERN,..." breaks the jobs whose id contains
     PATTERN, so tests can prove a broken job is contained. KIND: crash (SIGABRT), segv (SIGSEGV),
     hang, error (exception), oom (allocates until killed), exit (exit code 7), noresult
-    (exit 0 without writing results).
+    (exit 0 without writing results), badresult (exit 0 after writing a damaged results file),
+    kill (SIGKILL, as the kernel's OOM killer sends), usererror (bad data: exit 3, one line).
     """
     for spec in filter(None, os.environ.get("TWINBENCH_INJECT_FAULT", "").split(",")):
         kind, _, pattern = spec.partition(":")
@@ -41,6 +42,15 @@ def _inject_fault(job_id: str) -> None:
             os._exit(7)
         if kind == "noresult":
             os._exit(0)
+        if kind == "badresult":
+            Path(out_path).write_text('{"measurements": [{"metric": ')
+            os._exit(0)
+        if kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "usererror":
+            from twinbench.errors import UserError
+
+            raise UserError(f"injected bad data in {job_id}")
         if kind == "hang":
             time.sleep(10_000)
         if kind == "error":
@@ -84,7 +94,7 @@ def main(argv: list[str]) -> int:
 
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
     study = Study.model_validate(job.settings)
-    _inject_fault(job.job_id)
+    _inject_fault(job.job_id, out_path)
     spec = FRAMEWORKS[job.framework]
     module_name, cls_name = spec.adapter.split(":")
     t0 = time.perf_counter()
