@@ -8,12 +8,12 @@ Mann-Whitney U test at 5%. "no significant difference" is reported where that is
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
 
+from twinbench.atomic import write_atomic
 from twinbench.measure.stats import Comparison, compare
 from twinbench.results.schema import SCHEMA_VERSION, Record
 
@@ -79,8 +79,4 @@ def pairwise(records: list[Record]) -> list[PairResult]:
 
 
 def write_comparisons(path: Path, results: list[PairResult]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in results:
-            fh.write(json.dumps(asdict(r)) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, "".join(json.dumps(asdict(r)) + "\n" for r in results))

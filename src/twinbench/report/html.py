@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from twinbench.atomic import write_atomic
 from twinbench.report.compare import fmt, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData, collect, zoo_search
 from twinbench.results.schema import Record
@@ -62,22 +63,16 @@ def report_data(study: str, records: list[Record]) -> ReportData:
     return collect(study, records, family_table(), zoos, note)
 
 
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_reports(outdir: Path, study: str, records: list[Record]) -> tuple[Path, Path]:
     """report.html and report.md from one computation of the content."""
     from twinbench.report.markdown import render_markdown
 
     data = report_data(study, records)
     html, md = outdir / "report.html", outdir / "report.md"
-    _atomic(html, render(data))
-    _atomic(md, render_markdown(data))
+    write_atomic(html, render(data))
+    write_atomic(md, render_markdown(data))
     return html, md
 
 
 def write_html(path: Path, study: str, records: list[Record]) -> None:
-    _atomic(path, render(report_data(study, records)))
+    write_atomic(path, render(report_data(study, records)))

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from twinbench.atomic import write_atomic
 from twinbench.errors import UserError
 from twinbench.results.schema import Record, SchemaError, check_version
 
 
 def write_jsonl(path: Path, records: Iterable[Record]) -> None:
     """Write atomically: a reader never sees a half-written file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(r.model_dump_json() + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, "".join(r.model_dump_json() + "\n" for r in records))
 
 
 def read_jsonl(path: Path) -> list[Record]:

@@ -7,7 +7,6 @@ report.html), so what the files say is exactly what the database holds.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 from twinbench.analysis.ceiling import attach_ceiling
 from twinbench.analysis.comparisons import pairwise, write_comparisons
 from twinbench.analysis.merge import merge_processes
+from twinbench.atomic import write_atomic
 from twinbench.errors import UserError
 from twinbench.plan import Job, plan
 from twinbench.results.export import write_jsonl
@@ -64,13 +64,6 @@ def load_resumable(outdir: Path) -> Study:
             from exc
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write then rename, so a kill leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _stored_outcomes(store: Store, run_id: str, jobs: list[Job]) -> dict[str, JobOutcome]:
     by_job: dict[str, list[Record]] = {}
     for r in store.records(run_id):
@@ -101,7 +94,7 @@ def run_study(
             stored = _stored_outcomes(store, run_id, jobs)
         else:  # a new run, or a resume killed before its run was stored: nothing ran yet
             run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-            _write_atomic(outdir / "study.json",
+            write_atomic(outdir / "study.json",
                           json.dumps(study.model_dump(mode="json"), indent=2))
             store.start_run(run_id, study.name, study.model_dump_json(), now())
             stored = {}

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from twinbench.atomic import write_atomic
+
 
 def _inject_fault(job_id: str, out_path: str) -> None:
     """Test hook: TWINBENCH_INJECT_FAULT="KIND:PATTERN,..." breaks the jobs whose id contains
@@ -120,9 +122,7 @@ def main(argv: list[str]) -> int:
     knobs = adapter.knobs(ctx.last_net) if hasattr(adapter, "knobs") and ctx.last_net else {}
     payload = {"measurements": [m.to_dict() for m in measurements], "env": env,
                "backend": adapter.backend, "knobs": knobs}
-    tmp = Path(out_path + ".tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, out_path)
+    write_atomic(Path(out_path), json.dumps(payload))
     return 0
 
 
