@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from twinbench.tasks.datasets import FILE_DATASETS, Dataset, load_image_dataset
-from twinbench.tasks.metrics import accuracy, macro_f1
+from twinbench.tasks.metrics import accuracy, class_per_item, macro_f1
 
 
 def load(name: str, settings: Any, *, n_train: int | None = None,
@@ -23,6 +23,4 @@ def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, 
     return {"accuracy": accuracy(pred, y), "macro_f1": macro_f1(pred, y, num_classes)}
 
 
-def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
-    """The class chosen per image: what top-1 agreement between two runs of a model compares."""
-    return np.asarray(outputs).argmax(axis=-1)
+decisions = class_per_item  # the class per image

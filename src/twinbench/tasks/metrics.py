@@ -91,3 +91,9 @@ def mean_iou(pred: object, y: object, num_classes: int, ignore_index: int | None
     union = cm.sum(axis=0) + cm.sum(axis=1) - np.diag(cm)
     keep = _present_classes(cm)
     return float(np.mean(tp[keep] / union[keep]))
+
+
+def class_per_item(outputs: np.ndarray, num_classes: int) -> np.ndarray:
+    """The class chosen per item (image, text or pixel; channels-last logits): what top-1
+    agreement between two runs of a model compares. A task's ``decisions``."""
+    return np.asarray(outputs).argmax(axis=-1)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from twinbench.tasks.datasets import Dataset
-from twinbench.tasks.metrics import accuracy, mean_iou
+from twinbench.tasks.metrics import accuracy, class_per_item, mean_iou
 from twinbench.tasks.scenes import load_scene_dataset
 
 
@@ -33,6 +33,4 @@ def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, 
             "pixel_accuracy": accuracy(pred, truth)}
 
 
-def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
-    """The class chosen per pixel (channels-last logits): what top-1 agreement compares."""
-    return np.asarray(outputs).argmax(axis=-1)
+decisions = class_per_item  # the class per pixel

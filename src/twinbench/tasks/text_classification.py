@@ -18,7 +18,7 @@ import numpy as np
 
 from twinbench.errors import UserError
 from twinbench.tasks.datasets import Dataset, Split
-from twinbench.tasks.metrics import accuracy, macro_f1
+from twinbench.tasks.metrics import accuracy, class_per_item, macro_f1
 from twinbench.tasks.text_data import SYNTH_CLASSES, build_vocab, encode, synthetic_texts
 
 TEXT_DATASETS: dict[str, str] = {
@@ -65,9 +65,7 @@ def evaluate(outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, 
     return {"accuracy": accuracy(pred, y), "macro_f1": macro_f1(pred, y, num_classes)}
 
 
-def decisions(outputs: np.ndarray, num_classes: int) -> np.ndarray:
-    """The class chosen per text: what top-1 agreement between two runs of a model compares."""
-    return np.asarray(outputs).argmax(axis=-1)
+decisions = class_per_item  # the class per text
 
 
 def _build(name: str, train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray],
