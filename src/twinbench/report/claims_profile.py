@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from twinbench.report.claims import (
+    CLAIM_TEXT,
     CONFIRMED,
     NOT_MEASURED,
     REFUTED,
@@ -22,7 +23,6 @@ from twinbench.report.claims import (
 from twinbench.results.schema import Record
 
 UNKNOWN_MAX = 0.10  # C10: at most 10% of a profiled step in ops no category names
-CLAIM = "The PyTorch Profiler helps debug and troubleshoot models."
 
 
 def _phases(recs: list[Record]) -> dict[tuple[str, str, str], dict[str, Record]]:
@@ -57,7 +57,7 @@ def _check(fw: str, phase: str, m: dict[str, Record]) -> tuple[str, str, str]:
 
 
 def c10(ev: Evidence) -> ClaimResult:
-    res = ClaimResult("C10", CLAIM, NOT_MEASURED, "", missing=how_to_measure("profile"))
+    res = ClaimResult("C10", CLAIM_TEXT["C10"], NOT_MEASURED, "", missing=how_to_measure("profile"))
     recs = [r for r in ev.records if r.scenario == "profile"]
     torch = [r for r in recs if r.framework in TORCH_SIDE]
     if not torch:
