@@ -373,3 +373,17 @@ def test_c7_names_a_tfjs_variant_that_ran_with_unequal_outputs_as_a_parity_failu
     assert c7.verdict == REFUTED
     assert any("parity FAILED" in e for e in c7.evidence)
     assert not any("not run" in e for e in c7.evidence)
+
+
+def test_a_tie_names_no_best_and_no_framework_worse():
+    """Equal values (e.g. steps to target, 88 vs 88) are a tie, not "pytorch best, 1.00x worse"."""
+    from twinbench.report.compare import rows
+
+    recs = [rec(fw, "accuracy", "steps_to_target", 88.0, "steps") for fw in ("pytorch",
+                                                                               "keras-tf")]
+    (row,) = rows(recs)
+    assert row.best is None
+    assert row.vs_best("keras-tf") is None and row.vs_best("pytorch") is None
+    recs[1] = rec("keras-tf", "accuracy", "steps_to_target", 96.0, "steps")
+    (row,) = rows(recs)
+    assert row.best == "pytorch" and row.times_worse("keras-tf") is not None

@@ -35,6 +35,8 @@ class Row:
         vals = {f: r.value for f, r in self.cells.items() if r.value is not None}
         if not vals or self.better is None:
             return None
+        if len(vals) > 1 and len(set(vals.values())) == 1:
+            return None  # a tie: nobody is best, nobody "1.00x worse"
         pick = max if self.better == "higher" else min
         return pick(vals, key=lambda f: vals[f])
 
