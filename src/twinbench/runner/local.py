@@ -39,6 +39,11 @@ class LoadMeter:
     Two parts, as fractions of (wall time x cores): ``other``, system-wide busy time minus the
     worker's own CPU time (its rusage, reaped by wait) minus the orchestrator's; and ``steal``,
     time the hypervisor gave to other virtual machines. Either one distorts timings.
+
+    Some of a worker's descendants are never reaped through it, so their CPU time never reaches
+    its rusage (Chromium's renderers, under an export-web job). ``sample_tree`` reads the time of
+    the worker and every live descendant; the worker's own CPU is the larger of the two counts,
+    so that time is not read as another process's load, and nothing is counted twice.
     """
 
     def __init__(self) -> None:
@@ -46,11 +51,37 @@ class LoadMeter:
         self.child0 = self._cpu(resource.RUSAGE_CHILDREN)
         self.self0 = self._cpu(resource.RUSAGE_SELF)
         self.t0 = time.perf_counter()
+        self._seen: dict[int, float] = {}  # pid -> CPU seconds at its last reading
+
+    def sample_tree(self, pid: int) -> float:
+        """Read the CPU time of process ``pid`` (started after this meter) and its descendants;
+        returns the tree's resident memory in MiB (the watchdog's memory limit reads it)."""
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        rss = 0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                rss += p.memory_info().rss
+            except psutil.Error:
+                continue
+            self._seen[p.pid] = t.user + t.system
+        return rss / 2**20
 
     @staticmethod
     def _cpu(who: int) -> float:
         r = resource.getrusage(who)
         return r.ru_utime + r.ru_stime
+
+    def own_cpu(self) -> float:
+        """CPU seconds of this process and the worker tree since the meter started: the larger
+        of what was reaped and what was seen, so a reaped child is not counted twice."""
+        mine = self._cpu(resource.RUSAGE_SELF) - self.self0
+        return mine + max(self._cpu(resource.RUSAGE_CHILDREN) - self.child0,
+                          sum(self._seen.values()))
 
     def fractions(self) -> dict[str, float]:
         span = max((time.perf_counter() - self.t0) * (os.cpu_count() or 1), 1e-9)
@@ -59,8 +90,7 @@ class LoadMeter:
         steal = delta.get("steal", 0.0)
         busy = sum(v for f, v in delta.items() if f not in ("idle", "iowait", "steal",
                                                               "guest", "guest_nice"))
-        own = (self._cpu(resource.RUSAGE_CHILDREN) - self.child0) + (
-            self._cpu(resource.RUSAGE_SELF) - self.self0)
+        own = self.own_cpu()
         return {"other": round(max(0.0, busy - own) / span, 3), "steal": round(steal / span, 3)}
 
 
@@ -124,15 +154,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
-
-
-def _tree_rss_mb(pid: int) -> float:
-    try:
-        p = psutil.Process(pid)
-        procs = [p, *p.children(recursive=True)]
-        return sum(q.memory_info().rss for q in procs) / 2**20
-    except psutil.Error:
-        return 0.0
 
 
 def _works_in(proc: psutil.Process, outdir: Path) -> bool:
@@ -236,7 +257,7 @@ class LocalRunner:
             pid_path = self.outdir / "jobs" / f"{slug}.pid"
             pid_path.write_text(str(proc.pid))
             try:
-                rc, killed = self._watch(proc)
+                rc, killed = self._watch(proc, meter)
             except BaseException:  # Ctrl-C or an error here: never leave a worker behind
                 _kill_group(proc)
                 raise
@@ -270,7 +291,7 @@ class LocalRunner:
                                   "CPU (steal) during this job")
         return JobOutcome(job, "ok", wall, records)
 
-    def _watch(self, proc: subprocess.Popen) -> tuple[int, str | None]:
+    def _watch(self, proc: subprocess.Popen, meter: LoadMeter) -> tuple[int, str | None]:
         """Wait for the worker, killing it past the timeout or the memory limit."""
         limit = self.study.memory_limit_mb
         deadline = time.monotonic() + self.study.timeout_s
@@ -280,11 +301,12 @@ class LocalRunner:
                 return proc.wait(timeout=WATCH_INTERVAL_S), None
             except subprocess.TimeoutExpired:
                 pass
+            tree_mb = meter.sample_tree(proc.pid)  # ~1.5 ms of CPU; renderers live seconds
             if time.monotonic() > deadline:
                 _kill_group(proc)
                 return proc.returncode, f"timed out after {self.study.timeout_s:g} s"
             if limit:
-                peak = max(peak, _tree_rss_mb(proc.pid))
+                peak = max(peak, tree_mb)
                 if peak > limit:
                     _kill_group(proc)
                     return proc.returncode, (f"out of memory: worker used {peak:.0f} MiB, over "
