@@ -232,6 +232,58 @@ def test_resume_refuses_flags_it_would_ignore(cli, tmp_path):
     _one_line_exit_2(r, "cannot apply --framework, --threads", "drop them")
 
 
+def _output_case(tmp_path: Path, case: str) -> tuple[list[str], str]:
+    """(extra CLI args, the words the one line must hold) for a results folder that can't work."""
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "study.json").write_text(json.dumps({"name": "someone-elses"}))
+    (tmp_path / "dbdir").mkdir()
+    return {
+        "out-is-a-file": (["--out", str(tmp_path / "a-file")], "is a file, not a folder"),
+        "out-under-a-file": (["--out", str(tmp_path / "a-file" / "run")],
+                             "which is a file, not a folder"),
+        "out-not-writable": (["--out", "/proc/self/run"], "cannot write results to /proc/self"),
+        "out-holds-another-study": (["--out", str(tmp_path / "other")],
+                                    "holds another study (someone-elses)"),
+        "db-is-a-folder": (["--out", str(tmp_path / "ok"), "--db", str(tmp_path / "dbdir")],
+                           "is a folder; give a file path"),
+        "db-not-writable": (["--out", str(tmp_path / "ok"), "--db", "/proc/self/r.sqlite"],
+                            "cannot write results to /proc/self"),
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["out-is-a-file", "out-under-a-file", "out-not-writable",
+                                  "out-holds-another-study", "db-is-a-folder", "db-not-writable"])
+def test_unusable_results_folder_is_refused_before_any_job(cli, tmp_path, case):
+    args, needle = _output_case(tmp_path, case)
+    r = cli("run", "--preset", "tiny", "--framework", "pytorch", "--scenario", "train", *args)
+    _one_line_exit_2(r, needle)
+    assert "study tiny" not in r.stdout  # refused before the study started
+    assert not (tmp_path / "ok").exists()
+
+
+def test_a_full_disk_is_refused_before_any_job(tmp_path, monkeypatch):
+    from twinbench import preflight as pf
+
+    study = load_study(None, "tiny")
+    usage = pf.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(pf.shutil, "disk_usage", lambda p: usage._replace(free=50 * 2**20))
+    with pytest.raises(UserError, match=r"only 50 MiB free where results go .* at least 200"):
+        pf.check_output(study, tmp_path / "run")
+    monkeypatch.setattr(pf.shutil, "disk_usage", lambda p: usage._replace(free=300 * 2**20))
+    pf.check_output(study, tmp_path / "run")  # enough room: no error
+
+
+def test_same_study_may_reuse_its_folder_and_resume_skips_the_name_check(tmp_path):
+    from twinbench.preflight import check_output
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"name": "tiny"}))
+    check_output(load_study(None, "tiny"), out)  # `make demo` twice: same study, same folder
+    check_output(load_study(None, "quick"), out, resume=True)
+
+
 @pytest.mark.parametrize("command", ["show", "report"])
 def test_garbage_results_file(cli, tmp_path, command):
     out = tmp_path / "run"

@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from conftest import require
 from twinbench import brevity, zoos
 from twinbench.brevity import CATEGORIES, Count, categorize, family_table, measure_source
 
@@ -98,8 +99,6 @@ def test_a_zoo_that_breaks_is_reported_not_fatal():
 
 
 def test_keras_applications_are_searched_statically():
-    if importlib.util.find_spec("keras") is None:
-        pytest.skip("keras not installed")
     (res,) = [z for z in zoos.search("resnet50") if z.zoo == "keras.applications"]
     assert res.state == "installed"
     names = {h.name: h for h in res.hits}
@@ -124,8 +123,8 @@ def test_transformers_mapping_is_read_without_importing(tmp_path, monkeypatch):
 
 
 def test_real_transformers_when_installed():
-    if importlib.util.find_spec("transformers") is None:
-        pytest.skip("transformers not installed (optional zoo; docs/models.md)")
+    require("transformers", "not installed" if importlib.util.find_spec("transformers") is None
+            else None)
     found = [h for z in zoos.search("detr") for h in z.hits]
     assert any(h.name == "DetrForObjectDetection" and h.ecosystem == "PyTorch" for h in found)
 

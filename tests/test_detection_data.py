@@ -4,6 +4,7 @@ padded-target layout, and the task's registration."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -151,13 +152,8 @@ def test_coco_loader_errors_are_one_line(coco_dir: Path, tmp_path: Path) -> None
     expect(bad, "needs the keys images, annotations and categories")
 
 
-def test_png_without_pillow_says_what_to_do(tmp_path: Path) -> None:
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("Pillow is installed: PNG files are read")
+def test_png_without_pillow_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
     from twinbench.tasks.detection_data import read_image
 
     (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")

@@ -3,7 +3,8 @@
 Project rule: one framework per process. This pytest process imports no framework; the routes
 run through the real CLI (one worker process per framework), and the converter test runs Keras
 in a subprocess. The browser tests need Debian's chromium and web/node_modules, which
-scripts/setup.sh installs; without them they fail, saying so.
+scripts/setup.sh installs; without them they fail in CI and skip elsewhere, saying so
+(conftest.require).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import chromium_or_skip, tfjs_converter_or_skip, web_runtimes_or_skip
 from twinbench.web import runtimes as web
 from twinbench.web.server import StaticServer
 
@@ -121,6 +123,7 @@ def _fused_with_activation_bias(model_json: Path) -> list[str]:
 
 
 def test_tfjs_converter_patch_keeps_residual_add_out_of_the_bias(tmp_path: Path) -> None:
+    tfjs_converter_or_skip()
     proc = subprocess.run([sys.executable, "-c", _CONVERT, str(tmp_path)], capture_output=True,
                           text=True, timeout=300, env={**os.environ, **ENV,
                                                        "KERAS_BACKEND": "tensorflow"})
@@ -152,9 +155,8 @@ def _by_metric(records: list[dict]) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def routes(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
-    # setup installs both; failing (not skipping) keeps a broken setup from passing silently
-    assert Path("/usr/bin/chromium").exists(), "no /usr/bin/chromium: run scripts/setup.sh"
-    assert not web.missing_packages(), "web/node_modules incomplete: run scripts/setup.sh"
+    chromium_or_skip()
+    web_runtimes_or_skip()
     d = tmp_path_factory.mktemp("web")
     return _by_metric(_run(d, '"keras-tf", "pytorch"')), d
 

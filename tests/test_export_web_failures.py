@@ -16,6 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
+from conftest import chromium_or_skip
 from twinbench.export import tfjs_converter, web_convert
 from twinbench.export.web_convert import ConversionError, WebModel
 from twinbench.report.web import packages, web_tables
@@ -191,7 +192,7 @@ def _kill_chromium() -> int:
 
 
 def test_a_bad_variant_and_a_dead_browser_fail_only_their_variants(tmp_path: Path) -> None:
-    assert Path("/usr/bin/chromium").exists(), "no /usr/bin/chromium: run scripts/setup.sh"
+    chromium_or_skip()
     killed: list[int] = []
 
     def measure(ctx: Any, browser: Browser, rt: Any, v: Any, m: WebModel,

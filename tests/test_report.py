@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
+from conftest import chromium_or_skip
 from twinbench.brevity import family_table
 from twinbench.report.claims import CONFIRMED, NOT_MEASURED, REFUTED, assess
 from twinbench.report.content import collect
@@ -151,16 +151,8 @@ def test_report_has_mobile_web_claims_environment_and_brevity_sections():
         assert needle in md
 
 
-def _chromium_or_skip() -> str:
-    path = os.environ.get("TWINBENCH_CHROMIUM", "/usr/bin/chromium")
-    if not Path(path).is_file():
-        pytest.skip(f"no Chromium at {path} (scripts/setup.sh apt-installs it)")
-    pytest.importorskip("playwright.sync_api", reason="python playwright not installed")
-    return path
-
-
 def test_report_opens_in_headless_chromium_without_console_errors(tmp_path):
-    chromium = _chromium_or_skip()
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     data = collect("chromium check", study_records(), family_table(["resnet"]), fake_zoos())

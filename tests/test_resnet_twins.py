@@ -9,19 +9,37 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from twin_harness import KERAS_TWINS, run_workers, twin_result
+from twinbench.scenarios.parity import FLOOR_FACTOR
 from twinbench.zoo.init import canonical_init, shapes_of
 
 CFG = {"widths": (4, 8, 8, 16), "num_classes": 10, "hw": 16, "batch": 4, "steps": 3}
+# Trained weights must agree within 1e-4, or within FLOOR_FACTOR (the study's parity gate's) times
+# what PyTorch itself drifts from the same weights moved by one float32 ulp (each element up or
+# down at random), the max over FLOOR_DRAWS such moves, per tensor. Why a floor: a ReLU input
+# within rounding of 0 takes the other branch in one framework, and every gradient upstream of
+# it moves. Seen on an AVX-512 EPYC: from Keras-TF's own init, layer1.0's output ReLU had an
+# input at |x| = 3.6e-7 in step 3; Keras-TF rounded it across 0 and conv1 ended 5.2e-4 from
+# PyTorch's, while PyTorch from the same weights one ulp away ended 5.2e-4 from itself in one
+# draw of eight (other kernel choices — 2 threads, channels-last, oneDNN off — never crossed it).
+# Printed per comparison: which tensors were relaxed and to what. The wrong-twin test below
+# shows the floor does not hide a real difference.
+FLOOR_DRAWS = 16
+TRAINED_TOL = 1e-4
 
 # python -c _WORKER <twin> <dir> <job>...; twin is "torch" or "keras-<backend>". Jobs:
 #   roundtrip     transfer identity + ValueError checks      -> ok_<twin>_roundtrip
 #   init          own init, non-trivial BN state, export      -> w_<twin>.npz
 #   run:<origin>  load w_<origin>.npz, eval forward, 3 steps  -> out_<twin>_from_<origin>.npz
+#   floor:<origin>  (torch) the same 3 steps from FLOOR_DRAWS copies of w_<origin> moved by one
+#                 ulp each way at random: max|diff| per tensor   -> floor_<origin>.npz
+#   wrong:<origin>  (torch) a deliberately wrong twin: SGD with dampening 0.1, a convention
+#                 Keras does not have          -> out_torch-wrong_from_<origin>.npz
 # A failing job leaves err_<twin>_<job>.txt and the worker goes on with the next job.
 _WORKER = textwrap.dedent(
     """
@@ -45,13 +63,14 @@ _WORKER = textwrap.dedent(
         def new_model():
             return ResNet(num_classes=ncls, widths=widths)
 
-        def run(model, x, y):
+        def run(model, x, y, dampening=0.0):
             xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(y)  # -> NCHW
             model.eval()
             with torch.no_grad():
                 logits = model(xt).numpy()
             model.train()
-            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                                  dampening=dampening)
             losses = []
             for _ in range(steps):
                 opt.zero_grad()
@@ -119,13 +138,30 @@ _WORKER = textwrap.dedent(
     def init():
         np.savez(d / f"w_{me}.npz", **perturb_bn(to_canonical(new_model())))
 
-    def run_from(origin):
+    def run_from(origin, name=me, **wrong):
         model = new_model()
         from_canonical(model, dict(np.load(d / f"w_{origin}.npz")))
         inp = np.load(d / "inputs.npz")
-        logits, losses = run(model, inp["x"], inp["y"])
+        logits, losses = run(model, inp["x"], inp["y"], **wrong)
         trained = {"trained/" + k: v for k, v in to_canonical(model).items()}
-        np.savez(d / f"out_{me}_from_{origin}.npz", logits=logits, losses=losses, **trained)
+        np.savez(d / f"out_{name}_from_{origin}.npz", logits=logits, losses=losses, **trained)
+
+    def floor(origin):
+        from twinbench.scenarios.parity import nudged
+        w, inp = dict(np.load(d / f"w_{origin}.npz")), np.load(d / "inputs.npz")
+
+        def trained(weights):
+            model = new_model()
+            from_canonical(model, weights)
+            run(model, inp["x"], inp["y"])
+            return to_canonical(model)
+
+        base, worst = trained(w), {}
+        for i in range(int(cfg["floor_draws"])):
+            again = trained(nudged(w, np.random.default_rng(i)))
+            for k in base:
+                worst[k] = max(worst.get(k, 0.0), float(np.max(np.abs(again[k] - base[k]))))
+        np.savez(d / f"floor_{origin}.npz", **worst)
 
     for job in jobs:
         try:
@@ -133,6 +169,10 @@ _WORKER = textwrap.dedent(
                 roundtrip()
             elif job == "init":
                 init()
+            elif job.startswith("floor:"):
+                floor(job.removeprefix("floor:"))
+            elif job.startswith("wrong:"):
+                run_from(job.removeprefix("wrong:"), "torch-wrong", dampening=0.1)
             else:
                 run_from(job.removeprefix("run:"))
         except Exception:
@@ -150,7 +190,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     d = tmp_path_factory.mktemp("twins")
     np.savez(d / "cfg.npz", widths=np.array(CFG["widths"]), ncls=CFG["num_classes"],
-             hw=CFG["hw"], steps=CFG["steps"])
+             hw=CFG["hw"], steps=CFG["steps"], floor_draws=FLOOR_DRAWS)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((CFG["batch"], CFG["hw"], CFG["hw"], 3)).astype(np.float32)  # NHWC
     y = rng.integers(0, CFG["num_classes"], CFG["batch"]).astype(np.int64)
@@ -158,14 +198,22 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_workers(_WORKER, d, {"torch": ["roundtrip", "init", "run:torch"]})
     run_workers(_WORKER, d, {k: ["roundtrip", "init", f"run:{k}", "run:torch"]
                              for k in KERAS_TWINS})
-    run_workers(_WORKER, d, {"torch": [f"run:{k}" for k in KERAS_TWINS]})
+    origins = ["torch", *KERAS_TWINS]
+    run_workers(_WORKER, d, {"torch": [f"run:{k}" for k in KERAS_TWINS]
+                             + [f"{job}:{o}" for o in origins for job in ("floor", "wrong")]})
     return d
 
 
-def _compare(d: Path, origin: str, other: str) -> None:
-    """``origin`` ran its own weights, ``other`` ran the same weights: outputs must agree."""
+def _runs(d: Path, origin: str, other: str, job: str) -> tuple[Any, Any]:
+    """(origin's run of its own weights, other's run of the same weights)."""
     a = np.load(twin_result(d, f"out_{origin}_from_{origin}.npz", origin, f"run:{origin}"))
-    b = np.load(twin_result(d, f"out_{other}_from_{origin}.npz", other, f"run:{origin}"))
+    runner = other.removesuffix("-wrong")
+    return a, np.load(twin_result(d, f"out_{other}_from_{origin}.npz", runner, f"{job}:{origin}"))
+
+
+def _compare(d: Path, origin: str, other: str, job: str = "run") -> None:
+    """``origin`` ran its own weights, ``other`` ran the same weights: outputs must agree."""
+    a, b = _runs(d, origin, other, job)
     fwd = float(np.max(np.abs(a["logits"] - b["logits"])))
     rel = np.abs(a["losses"] - b["losses"]) / np.abs(a["losses"])
     print(f"\n{origin} -> {other}: forward max|diff| {fwd:.2e}, "
@@ -173,16 +221,27 @@ def _compare(d: Path, origin: str, other: str) -> None:
     assert a["logits"].shape == (CFG["batch"], CFG["num_classes"])
     assert np.std(a["logits"]) > 1e-2, "degenerate logits make the comparison meaningless"
     assert not np.allclose(a["losses"][0], a["losses"][1:]), "training steps changed nothing"
-    assert fwd < 1e-4
-    assert np.all(rel < 1e-3)
+    assert fwd < 1e-4, f"forward max|diff| {fwd:.2e}"
+    assert np.all(rel < 1e-3), f"loss rel diffs {rel}"
+    _compare_trained(d, origin, a, b)
+
+
+def _compare_trained(d: Path, origin: str, a: Any, b: Any) -> None:
+    """Weights and BatchNorm statistics after the steps, within the measured noise floor."""
+    floor = np.load(twin_result(d, f"floor_{origin}.npz", "torch", f"floor:{origin}"))
     trained = sorted(k for k in a.files if k.startswith("trained/"))
     diffs = {k[8:]: float(np.max(np.abs(a[k] - b[k]))) for k in trained}
     var = {k: v for k, v in diffs.items() if k.endswith("running_var")}
     rest = {k: v for k, v in diffs.items() if k not in var}
     print(f"after training: max|diff| params+running_mean {max(rest.values()):.2e}, "
           f"running_var {max(var.values()):.2e}")
-    worst = max(rest, key=rest.__getitem__)  # weights after 3 steps; BN momentum convention
-    assert rest[worst] < 1e-4, f"after training {worst} differs by {rest[worst]:.2e}"
+    tol = {k: max(TRAINED_TOL, FLOOR_FACTOR * float(floor[k])) for k in rest}
+    relaxed = {k: f"{v:.1e}" for k, v in tol.items() if v > TRAINED_TOL}
+    print(f"tolerance relaxed to {FLOOR_FACTOR:g}x PyTorch's own noise floor for {relaxed}"
+          if relaxed else "no tolerance relaxed")
+    worst = max(rest, key=lambda k: rest[k] / tol[k])  # weights after 3 steps
+    assert rest[worst] <= tol[worst], \
+        f"after training {worst} differs by {rest[worst]:.2e} (tolerance {tol[worst]:.1e})"
     # torch updates running_var with the unbiased batch variance, Keras with the biased one
     # (factor n/(n-1)); bounded, not equal. See twinbench.zoo.keras.resnet.
     assert all(np.allclose(a[f"trained/{k}"], b[f"trained/{k}"], rtol=0.1) for k in var)
@@ -210,6 +269,20 @@ def test_parity_torch_to_keras(keras_twin: str, twins: Path) -> None:
 @pytest.mark.parametrize("keras_twin", KERAS_TWINS)
 def test_parity_keras_to_torch(keras_twin: str, twins: Path) -> None:
     _compare(twins, keras_twin, "torch")
+
+
+@pytest.mark.parametrize("origin", ["torch", *KERAS_TWINS])
+def test_a_wrong_twin_fails_parity(origin: str, twins: Path) -> None:
+    """The floor must not hide a real difference: SGD with dampening (steps 2 and 3 take 0.9 of
+    the gradient) passes the forward check and the first loss, and must still fail."""
+    with pytest.raises(AssertionError, match="loss rel diffs") as caught:
+        _compare(twins, origin, "torch-wrong", job="wrong")
+    print(f"\n{origin}: caught: {str(caught.value).splitlines()[0]}")
+    # and the trained-weights check alone catches it where training is not chaotic (PyTorch's
+    # own init here: no tolerance relaxed)
+    if origin == "torch":
+        with pytest.raises(AssertionError, match="after training"):
+            _compare_trained(twins, origin, *_runs(twins, origin, "torch-wrong", "wrong"))
 
 
 def test_canonical_init_deterministic_and_order_free() -> None:

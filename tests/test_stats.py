@@ -125,7 +125,7 @@ def test_merge_pools_processes_into_one_record():
 
 
 def test_parity_loss_tolerance_widens_only_by_the_measured_noise_floor():
-    from twinbench.scenarios.parity import LOSS_RTOL, _nudged, loss_verdict
+    from twinbench.scenarios.parity import LOSS_RTOL, loss_verdict, nudged
 
     assert loss_verdict(np.array([0.0, 5e-4, 9e-4]), floor=1e-6) == (True, LOSS_RTOL)
     assert loss_verdict(np.array([0.0, 5e-4, 2e-3]), floor=1e-6) == (False, LOSS_RTOL)
@@ -135,10 +135,14 @@ def test_parity_loss_tolerance_widens_only_by_the_measured_noise_floor():
     assert loss_verdict(np.array([2e-3, 0.0, 0.0]), floor=0.01) == (False, LOSS_RTOL)  # step 1
     w = {"c.weight": np.array([1.0, 0.0, -2.0], np.float32),
          "bn.running_var": np.ones(2, np.float32), "n": np.array([3])}
-    moved = _nudged(w)
+    moved = nudged(w)
     assert moved["c.weight"][0] > 1.0 and moved["c.weight"][1] == 0.0 and moved["c.weight"][2] > -2
     assert np.array_equal(moved["bn.running_var"], w["bn.running_var"])
     assert np.all(np.abs(moved["c.weight"] - w["c.weight"]) < 1e-6)
+    big = {"c.weight": np.linspace(0.5, 1.5, 1000, dtype=np.float32)}
+    both = nudged(big, np.random.default_rng(0))["c.weight"] - big["c.weight"]
+    assert 400 < (both > 0).sum() < 600 and (both != 0).all()  # each element, either way
+    assert np.all(np.abs(both) <= np.spacing(big["c.weight"]))  # by one ulp at most
 
 
 def test_tail_latency_records_compare_and_pool_their_percentile_not_the_median():

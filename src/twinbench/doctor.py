@@ -1,16 +1,21 @@
 """`twinbench doctor`: which frameworks and runtimes work on this machine, and why not.
 
-Each framework is imported in its own subprocess (as a worker would), so a broken install is
-reported with its error instead of crashing the doctor.
+Each component is *used* in a subprocess of its own (a framework imported as a worker would, the
+TF.js converter loaded behind its stand-ins, Chromium launched through Playwright), so a broken
+install is reported with its own error instead of crashing the doctor. A component carries the
+shipped presets that need it; ``--strict`` fails when any of those is missing or broken, which is
+how CI proves that setup installed everything.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.measure.env import cpu_model
@@ -24,59 +29,101 @@ _PROBE = (
     "[keras.backend.backend()]).__version__\n"
     "print(m.__version__ + extra)"
 )
+# Chromium as export-web starts it (twinbench.web.browser): Playwright, the system executable.
+_CHROMIUM = ("from twinbench.web.browser import Browser\n"
+             "with Browser(timeout_s=30) as b: print('Chromium ' + b.version)")
+_TFJS = ("from twinbench.export.tfjs_converter import converter_dir, load_converter\n"
+         "stand_ins = load_converter(); import tensorflowjs\n"
+         "print(f'tensorflowjs {tensorflowjs.__version__} in {converter_dir()}')")
 
-# Runtimes later scenarios use; reported so a user knows what a study can reach here.
-OPTIONAL = {
-    "onnxruntime": "onnxruntime",
-    "litert": "ai_edge_litert",
-    "executorch": "executorch.version",  # a namespace package: the version lives here
-}
+# Runtimes the export scenarios use: (doctor row, code that loads its native part and prints
+# its version, the scenario that needs it).
+RUNTIMES = (
+    ("onnx", "import onnx; print(onnx.__version__)", "export-web"),  # PyTorch -> ONNX
+    ("onnxruntime", "import onnxruntime as o; o.InferenceSession; print(o.__version__)",
+     "export-web"),
+    ("litert", "from ai_edge_litert.interpreter import Interpreter; import ai_edge_litert as a; "
+     "print(a.__version__)", "export-mobile"),
+    ("executorch", "from executorch.runtime import Runtime; Runtime.get(); "
+     "from executorch.version import __version__ as v; print(v)", "export-mobile"),
+)
 
 
-def _probe(lib: str, env_extra: dict[str, str]) -> tuple[bool, str]:
-    import os
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # one line: the version and where, or why it is not usable
+    needed_by: tuple[str, ...] = ()  # shipped presets that need it; () = information only
 
-    env = dict(os.environ, TB_LIB=lib, TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
+
+def preset_needs() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """(framework -> presets using it, scenario -> presets using it), from study.PRESETS."""
+    from twinbench.study import PRESETS, load_study
+
+    by_fw: dict[str, list[str]] = {}
+    by_scenario: dict[str, list[str]] = {}
+    for name in PRESETS:
+        study = load_study(None, name)
+        for fw in study.frameworks:
+            by_fw.setdefault(fw, []).append(name)
+        for sc in study.scenarios:
+            by_scenario.setdefault(sc, []).append(name)
+    return ({k: tuple(v) for k, v in by_fw.items()},
+            {k: tuple(v) for k, v in by_scenario.items()})
+
+
+def _run(code: str, env_extra: dict[str, str], timeout: float = 120) -> tuple[bool, str, float]:
+    """(ok, stdout or the last stderr line, seconds) of ``python -c code`` in a fresh process."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
     t0 = time.perf_counter()
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                             env=env, timeout=120, check=False)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return False, "import timed out after 120 s"
+        return False, f"timed out after {timeout:.0f} s", timeout
     dt = time.perf_counter() - t0
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return False, f"not usable: {last}"
-    return True, f"{out.stdout.strip()} (import {dt:.1f} s)"
+        return False, f"not usable: {last[:240]}", dt
+    return True, out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "", dt
 
 
-def checks() -> list[tuple[str, bool, str]]:
-    rows: list[tuple[str, bool, str]] = [
-        ("machine", True, f"{cpu_model()}, python {sys.version.split()[0]}"),
-        ("sqlite", True, f"SQLite {sqlite3.sqlite_version} (embedded results store)"),
-    ]
+def _import(lib: str, env_extra: dict[str, str]) -> tuple[bool, str]:
+    ok, text, dt = _run(_PROBE, {"TB_LIB": lib, **env_extra})
+    return ok, f"{text} (import {dt:.1f} s)" if ok else text
+
+
+def checks() -> Iterator[Check]:
+    """Each component's check, yielded as it finishes (the whole takes about a minute)."""
+    by_fw, by_scenario = preset_needs()
+    yield Check("machine", True, f"{cpu_model()}, python {sys.version.split()[0]}")
+    yield Check("sqlite", True, f"SQLite {sqlite3.sqlite_version} (embedded results store)")
     for spec in FRAMEWORKS.values():
-        ok, detail = _probe(spec.library, spec.env)
-        rows.append((spec.id, ok, detail))
-    for name, module in OPTIONAL.items():
-        ok, detail = _probe(module, {})
-        rows.append((name, ok, detail if ok else f"{detail} (only export scenarios need it)"))
-    chromium = shutil.which("chromium")
-    rows.append(("chromium", chromium is not None,
-                 chromium or "not installed (export-web records failed runs; scripts/setup.sh)"))
-    rows += _web_rows()
-    return rows
+        ok, detail = _import(spec.library, spec.env)
+        yield Check(spec.id, ok, detail, by_fw.get(spec.id, ()))
+    for name, code, scenario in RUNTIMES:
+        ok, detail, dt = _run(code, {})
+        detail = f"{detail} (load {dt:.1f} s)" if ok else detail
+        yield Check(name, ok, detail, by_scenario.get(scenario, ()))
+    web = by_scenario.get("export-web", ())
+    ok, detail, _ = _run(_CHROMIUM, {}, timeout=90)
+    yield Check("chromium", ok, detail if ok else
+                f"{detail} (scripts/setup.sh apt-installs chromium)", web)
+    yield _web_runtimes(web)
+    ok, detail, _ = _run(_TFJS, {}, timeout=180)
+    yield Check("tfjs converter", ok, detail, web)
 
 
-def _web_rows() -> list[tuple[str, bool, str]]:
-    """export-web's npm runtimes and its private TF.js converter."""
-    from twinbench.export.tfjs_converter import converter_dir
+def _web_runtimes(needed_by: tuple[str, ...]) -> Check:
+    """export-web's npm runtimes, installed under web/node_modules by setup."""
     from twinbench.web import runtimes as web
 
-    pkgs = [web.package_info(r.package) for r in web.RUNTIMES.values()]
     missing = web.missing_packages()
-    conv = converter_dir()
-    return [("web runtimes", not missing, ", ".join(f"{p['package']} {p['version']} "
-                                                     f"({p['released']})" for p in pkgs)),
-            ("tfjs converter", (conv / "tensorflowjs").is_dir(),
-             str(conv) if (conv / "tensorflowjs").is_dir() else f"not in {conv} (setup.sh)")]
+    if missing:
+        return Check("web runtimes", False, f"missing in {web.web_dir() / 'node_modules'}: "
+                     f"{', '.join(missing)} (scripts/setup.sh runs npm ci)", needed_by)
+    pkgs = [web.package_info(r.package) for r in web.RUNTIMES.values()]
+    return Check("web runtimes", True, ", ".join(
+        f"{p['package']} {p['version']} ({p['released']})" for p in pkgs), needed_by)
+

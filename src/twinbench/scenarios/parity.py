@@ -43,11 +43,20 @@ def loss_verdict(rels: np.ndarray, floor: float) -> tuple[bool, float]:
     return bool(rels.max() <= tol), tol
 
 
-def _nudged(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Trainable float weights moved up by one float32 ulp; BatchNorm statistics kept."""
+def nudged(w: dict[str, np.ndarray], rng: np.random.Generator | None = None,
+           ) -> dict[str, np.ndarray]:
+    """Trainable float weights moved by one float32 ulp — up, or (given ``rng``) each element up
+    or down at random; zeros and BatchNorm statistics kept. The reference run from such weights
+    measures how far float32 rounding alone moves a training trajectory (its noise floor)."""
     keep = ("running_mean", "running_var", "num_batches_tracked")
-    return {k: np.where(v != 0, np.nextafter(v, np.float32(np.inf)), v).astype(v.dtype)
-            if v.dtype == np.float32 and not k.endswith(keep) else v for k, v in w.items()}
+
+    def move(v: np.ndarray) -> np.ndarray:
+        to = np.float32(np.inf) if rng is None else \
+            rng.choice(np.array([-np.inf, np.inf], np.float32), v.shape)
+        return np.where(v != 0, np.nextafter(v, to), v).astype(v.dtype)
+
+    return {k: move(v) if v.dtype == np.float32 and not k.endswith(keep) else v
+            for k, v in w.items()}
 
 
 class ParityError(RuntimeError):
@@ -77,7 +86,7 @@ def _reference(ctx: Context, path: Path) -> list[Measurement]:
     xd, yd = a.to_device(x), a.labels(y)
     losses = np.array([a.train_step(net, xd, yd) for _ in range(STEPS)])
     # the reference against itself: the same steps from weights one float32 ulp away
-    a.set_weights(net, _nudged(w))
+    a.set_weights(net, nudged(w))
     a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
     again = np.array([a.train_step(net, xd, yd) for _ in range(STEPS)])
     floor = float(_rel(again, losses)[1:].max(initial=0.0))
