@@ -12,6 +12,7 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy
 
 bench: setup
 	.venv/bin/python benchmarks/quick_study.py

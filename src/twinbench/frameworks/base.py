@@ -1,16 +1,56 @@
 """What every framework adapter offers, and the registry of framework ids.
 
 The orchestrator never imports a framework: it only reads this registry (ids, the environment a
-worker needs) and starts a worker process, which imports exactly one adapter. Capability flags
-(``SUPPORTS_*``) replace ``if framework == ...`` chains outside the adapters.
+worker needs) and starts a worker process, which imports exactly one adapter. What differs
+between frameworks is data the adapters declare (their call paths, their ``PROFILER``), not
+``if framework == ...`` chains outside the adapters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
+
+Mode = Literal["out-of-box", "tuned"]
+MODES: tuple[Mode, ...] = ("out-of-box", "tuned")
+PathKind = Literal["infer", "train"]
+
+
+@dataclass(frozen=True)
+class CallPath:
+    """One documented way to run a model, as data (fairness rule 4).
+
+    ``out-of-box`` paths are what the framework's own docs show with defaults; ``tuned`` paths
+    add the knobs its performance guide names. A tuned job measures every path of its framework
+    (out-of-box ones too: a knob that does not pay on this machine must not make "tuned" worse),
+    an out-of-box job only the out-of-box ones; the analysis takes the best path of each
+    framework per mode and shows the others beside it. Every timed record names its path
+    (``extra.call_path``) and carries the knobs in effect on the timed call.
+    """
+
+    id: str
+    kind: PathKind
+    mode: Mode
+    knobs: Mapping[str, Any]
+    doc: str  # where the framework documents this way of running a model
+    parts: tuple[str, ...] = ("latency", "throughput")  # infer: what the path is for
+    images_only: bool = False  # e.g. channels-last: NCHW image batches only
+    batched: bool = False  # infer: one call takes many batches (Keras predict, Trainer.predict)
+
+
+def default_path(paths: tuple[CallPath, ...], kind: PathKind) -> CallPath:
+    """The first out-of-box path of ``kind``: what parity, accuracy evaluation and exports use."""
+    return next(p for p in paths if p.kind == kind and p.mode == "out-of-box")
+
+
+def paths_for(paths: tuple[CallPath, ...], kind: PathKind, mode: str,
+              images: bool) -> list[CallPath]:
+    """The paths a job of ``mode`` runs: out-of-box ones only, or (tuned) all of them."""
+    return [p for p in paths if p.kind == kind and (mode == "tuned" or p.mode == mode)
+            and (images or not p.images_only)]
 
 
 @dataclass(frozen=True)
@@ -74,14 +114,35 @@ def check_optimizer(optimizer: str, weight_decay: float) -> None:
                          "frameworks (torch: L2 through momentum, Keras: decoupled)")
 
 
+# ``on_step(steps_done)`` after an optimizer step (or a block of them, Keras'
+# steps_per_execution) has finished; it blocks training (an evaluation may run in it).
+OnStep = Callable[[int], None]
+
+
 class Adapter(Protocol):
     """The contract between scenarios and a framework; numpy goes in and comes out."""
 
     id: str
     backend: str
-    SUPPORTS_TRAIN: bool
-    SUPPORTS_INFER: bool
     PROFILER: str  # "torch" | "tensorflow" | "jax": the profiler the profile scenario uses
+
+    def call_paths(self) -> tuple[CallPath, ...]:
+        """Every documented inference and training path of this framework (see CallPath)."""
+
+    def predictor(self, net: Any, path: CallPath,
+                  batch_size: int | None = None) -> Callable[[Any], np.ndarray]:
+        """A function running ``path`` on a device batch (for a ``batched`` path: many batches
+        of ``batch_size`` in one call) and returning numpy outputs; compiles lazily on its
+        first call. ``net`` may be changed for the path (channels-last): build one per path."""
+
+    def path_knobs(self, net: Any, path: CallPath) -> dict[str, Any]:
+        """The knobs in effect when ``path`` runs on ``net``, as the framework reports them."""
+
+    def thread_settings(self) -> dict[str, Any]: ...
+
+    def knobs(self, net: Any) -> dict[str, Any]: ...
+
+    def labels(self, y: np.ndarray) -> Any: ...
 
     def versions(self) -> dict[str, str]: ...
 
@@ -96,16 +157,19 @@ class Adapter(Protocol):
         """Move a numpy batch (NHWC for images) into the framework's own layout and device."""
 
     def compile_train(self, net: Any, lr: float, momentum: float, optimizer: str = "sgd",
-                      weight_decay: float = 0.0) -> None:
+                      weight_decay: float = 0.0, path: CallPath | None = None) -> None:
         """Attach an optimizer (one of ``OPTIMIZERS``) and the loss; it lives across ``fit``s.
 
         ``momentum`` is SGD's (AdamW uses ``ADAMW_BETAS``); ``weight_decay`` is AdamW's
         decoupled decay (SGD rejects a non-zero one: torch couples it through momentum, Keras
-        does not, so the twins would train different functions).
+        does not, so the twins would train different functions). ``path`` is a train
+        CallPath (default: the out-of-box one); later ``fit`` calls run through it.
         """
 
-    def fit(self, net: Any, x: Any, y: Any, batch_size: int) -> float:
-        """One pass over (x, y) in order, the framework's idiomatic way; returns the loss."""
+    def fit(self, net: Any, x: Any, y: Any, batch_size: int,
+            on_step: OnStep | None = None) -> float:
+        """One pass over (x, y) in order, the framework's idiomatic way (one ``fit`` call);
+        returns the loss. ``on_step`` is called after every step (see OnStep)."""
 
     def train_step(self, net: Any, x: Any, y: Any) -> float:
         """One optimizer step on one batch; returns that batch's loss (used by parity)."""
@@ -113,4 +177,14 @@ class Adapter(Protocol):
     def predict(self, net: Any, x: Any) -> np.ndarray:
         """Eval-mode forward; returns numpy logits (includes the device-to-host copy)."""
 
-    def synchronize(self) -> None: ...
+    def synchronize(self) -> None:
+        """Wait for dispatched work (JAX, CUDA); a no-op where calls are synchronous."""
+
+    def flops_per_sample(self, net: Any, x_one: Any) -> tuple[int, list[str]]:
+        """Forward FLOPs of one sample, and the layers the counter could not see into."""
+
+    def gemm(self, n: int) -> tuple[Callable[[], object], int]:
+        """One fp32 n x n matrix product (the machine ceiling), and its FLOPs."""
+
+    def stream(self, n_floats: int) -> tuple[Callable[[], object], int]:
+        """An elementwise pass over ``n_floats`` floats, and the bytes it moves."""

@@ -1,8 +1,14 @@
 """Keras 3 adapter: one code base, the backend chosen per worker through ``KERAS_BACKEND``.
 
 Training is the obvious Keras code: ``compile`` then ``fit`` (``train_on_batch`` only where a
-single step's loss is needed, for parity). ``jit_compile`` is left at Keras' default ("auto"),
-which the record states: XLA on JAX, none on TensorFlow-on-CPU and on the torch backend.
+single step's loss is needed, for parity). Out-of-box, ``jit_compile`` stays at Keras' default
+("auto"): XLA on JAX, none on TensorFlow-on-CPU (Keras disables it on CPU-only machines) and on
+the torch backend; records carry the resolved value. Inference has two documented out-of-box
+paths for a batch — ``model(x, training=False)`` (the Keras FAQ's advice for small inputs;
+eager, op by op) and ``predict_on_batch(x)`` (Keras' compiled predict function: tf.function on
+TF, jax.jit on JAX, torch.no_grad on torch) — and ``predict(x, batch_size)`` for many batches.
+Tuned adds ``jit_compile=True`` (XLA on TF, torch.compile on torch; JAX already jits) and
+``steps_per_execution`` for ``fit``.
 """
 
 from __future__ import annotations
@@ -13,12 +19,48 @@ from typing import Any
 import keras  # imports the backend too, so the worker's import timer covers it
 import numpy as np
 
-from twinbench.frameworks.base import ADAMW_BETAS, ADAMW_EPS, check_optimizer
+from twinbench.frameworks.base import (
+    ADAMW_BETAS,
+    ADAMW_EPS,
+    CallPath,
+    OnStep,
+    check_optimizer,
+    default_path,
+)
 
 BACKEND = keras.backend.backend()
+BACKENDS = ("tensorflow", "jax", "torch")
+STEPS_PER_EXECUTION = 8  # Keras: "for small models with a large Python overhead"
+_FAQ = ("https://keras.io/getting_started/faq/"
+        "#whats-the-difference-between-model-methods-predict-and-call")
+_API = "https://keras.io/api/models/model_training_apis/"
+PATHS: tuple[CallPath, ...] = (
+    CallPath("call", "infer", "out-of-box", {"call": "model(x, training=False)"}, _FAQ),
+    CallPath("predict_on_batch", "infer", "out-of-box", {"call": "predict_on_batch(x)"}, _API),
+    CallPath("predict", "infer", "out-of-box", {"call": "predict(x, batch_size)"}, _API,
+             parts=("throughput",), batched=True),
+    CallPath("predict_on_batch-jit", "infer", "tuned",
+             {"call": "predict_on_batch(x)", "jit_compile": True}, _API),
+    CallPath("fit", "train", "out-of-box", {"jit_compile": "auto", "steps_per_execution": 1},
+             _API),
+    CallPath("fit-spe", "train", "tuned",
+             {"jit_compile": "auto", "steps_per_execution": STEPS_PER_EXECUTION}, _API),
+    CallPath("fit-jit", "train", "tuned", {"jit_compile": True, "steps_per_execution": 1},
+             _API),
+    CallPath("fit-jit-spe", "train", "tuned",
+             {"jit_compile": True, "steps_per_execution": STEPS_PER_EXECUTION}, _API),
+)
+# Which backends each tuned path is for: JAX's "auto" already is jax.jit (a jit path would
+# repeat a default one), and the torch backend refuses steps_per_execution > 1.
+_BACKENDS = {"predict_on_batch-jit": ("tensorflow", "torch"), "fit-spe": ("tensorflow", "jax"),
+             "fit-jit": ("torch",), "fit-jit-spe": ("tensorflow",)}
+# What runs a compiled Keras function on each backend (Trainer.make_*_function), without and
+# with jit_compile.
+_FUNCTION = {"tensorflow": ("tf.function", "tf.function + XLA (jit_compile=True)"),
+             "jax": ("eager jax ops", "jax.jit"), "torch": ("eager", "torch.compile")}
 
 
-def _configure_threads(threads: int) -> dict[str, int]:
+def _configure_threads(threads: int) -> dict[str, Any]:
     """Thread pools must be sized before the backend runs its first op."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
@@ -38,13 +80,26 @@ def _configure_threads(threads: int) -> dict[str, int]:
         except RuntimeError:
             pass
         return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
-    # JAX: the XLA CPU client reads XLA_FLAGS (set by the runner) when it starts.
-    return {"intra_op": threads, "inter_op": threads}
+    # JAX: the XLA CPU client has no thread-count setting; the worker's CPU affinity (the
+    # runner pins it to ``threads`` cores when there are more) is the only bound.
+    return {"intra_op": "affinity-bounded", "inter_op": "affinity-bounded"}
+
+
+class _OnStep(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types
+    """``on_step`` after each step (each block of ``steps_per_execution``). A callback that
+    overrides on_train_batch_end makes Keras wait for the step's logs, as its progress bar
+    (verbose=1, the default in a terminal) does."""
+
+    def __init__(self, on_step: OnStep) -> None:
+        super().__init__()
+        self.on_step = on_step
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.on_step(batch + 1)
 
 
 class KerasAdapter:
-    SUPPORTS_TRAIN = True
-    SUPPORTS_INFER = True
+    PATHS = PATHS
 
     def __init__(self, threads: int, seed: int, device: str = "cpu") -> None:
         self._threads = _configure_threads(threads)  # before the backend runs any op
@@ -67,8 +122,33 @@ class KerasAdapter:
         out[lib] = __import__(lib).__version__
         return out
 
-    def thread_settings(self) -> dict[str, int]:
+    def thread_settings(self) -> dict[str, Any]:
         return dict(self._threads)
+
+    def call_paths(self) -> tuple[CallPath, ...]:
+        return tuple(p for p in self.PATHS if self.backend in _BACKENDS.get(p.id, BACKENDS))
+
+    def path_knobs(self, net: Any, path: CallPath) -> dict[str, Any]:
+        out: dict[str, Any] = {"call_path": path.id, **path.knobs}
+        if path.id == "call":
+            out["execution"] = "eager, op by op"
+            return out
+        jit = bool(net.jit_compile)  # as resolved by Keras ("auto" -> a bool)
+        out["jit_compile"] = jit
+        out["function"] = _FUNCTION[self.backend][int(jit)]
+        out["run_eagerly"] = bool(net.run_eagerly)
+        return out
+
+    def predictor(self, net: Any, path: CallPath,
+                  batch_size: int | None = None) -> Callable[[Any], np.ndarray]:
+        if "jit_compile" in path.knobs:
+            net.jit_compile = path.knobs["jit_compile"]
+        call = path.knobs["call"]
+        if call == "model(x, training=False)":
+            return lambda x: self.keras.ops.convert_to_numpy(net(x, training=False))
+        if call == "predict_on_batch(x)":
+            return lambda x: np.asarray(net.predict_on_batch(x))
+        return lambda x: np.asarray(net.predict(x, batch_size=batch_size, verbose=0))
 
     def build(self, model: str, size: dict[str, Any], input_shape: tuple[int, ...],
               num_classes: int) -> Any:
@@ -95,8 +175,9 @@ class KerasAdapter:
                                                          else "int32"))
 
     def compile_train(self, net: Any, lr: float, momentum: float, optimizer: str = "sgd",
-                      weight_decay: float = 0.0) -> None:
+                      weight_decay: float = 0.0, path: CallPath | None = None) -> None:
         k = self.keras
+        path = path or default_path(self.PATHS, "train")
         check_optimizer(optimizer, weight_decay)
         # every value explicit: Keras' AdamW defaults (epsilon 1e-7, weight_decay 0.004) are not
         # torch's. Keras decays every trainable variable (no exclude_from_weight_decay), as
@@ -111,11 +192,14 @@ class KerasAdapter:
         net.compile(
             optimizer=opt,
             loss=None if own else k.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=path.knobs["jit_compile"],
+            steps_per_execution=path.knobs["steps_per_execution"],
         )
+        net._twinbench_path = path
 
     def knobs(self, net: Any) -> dict[str, Any]:
-        jit = getattr(net, "jit_compile", None)
-        out = {"jit_compile": jit, "run_eagerly": getattr(net, "run_eagerly", None)}
+        path = getattr(net, "_twinbench_path", default_path(self.PATHS, "train"))
+        out = self.path_knobs(net, path)
         opt = getattr(net, "optimizer", None)
         if opt is not None:  # as built, read back from Keras (the proof of explicit values)
             cfg = opt.get_config()
@@ -127,13 +211,16 @@ class KerasAdapter:
     def train_step(self, net: Any, x: Any, y: Any) -> float:
         return float(net.train_on_batch(x, y))
 
-    def fit(self, net: Any, x: Any, y: Any, batch_size: int) -> float:
-        hist = net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    def fit(self, net: Any, x: Any, y: Any, batch_size: int,
+            on_step: OnStep | None = None) -> float:
+        hist = net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                       callbacks=[_OnStep(on_step)] if on_step is not None else None)
         return float(hist.history["loss"][-1])
 
     def predict(self, net: Any, x: Any) -> np.ndarray:
         # Keras documents __call__ (not predict) as the fast path for a single batch.
-        return self.keras.ops.convert_to_numpy(net(x, training=False))
+        out: np.ndarray = self.keras.ops.convert_to_numpy(net(x, training=False))
+        return out
 
     def flops_per_sample(self, net: Any, x_one: Any) -> tuple[int, list[str]]:
         from twinbench.measure.flops import keras_flops
@@ -162,4 +249,4 @@ class KerasAdapter:
         if self.backend == "jax":
             import jax
 
-            jax.effects_barrier()
+            jax.effects_barrier()  # type: ignore[no-untyped-call]

@@ -38,7 +38,8 @@ def numpy_call(fn: Callable[..., Sequence[np.ndarray]], args: Sequence[Any],
     if backend == "jax":
         import jax
 
-        shapes = tuple(jax.ShapeDtypeStruct(s, d) for s, d in specs)
+        shapes = tuple(jax.ShapeDtypeStruct(s, d)  # type: ignore[no-untyped-call]
+                       for s, d in specs)
         return tuple(jax.pure_callback(lambda *a: tuple(fn(*a)), shapes, *args))
     if backend == "torch":
         res = fn(*(keras.ops.convert_to_numpy(a) for a in args))

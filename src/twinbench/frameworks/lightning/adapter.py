@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from twinbench.frameworks.base import check_optimizer
+from twinbench.frameworks.base import CallPath, OnStep, check_optimizer, default_path
 from twinbench.frameworks.lightning import weights
 from twinbench.frameworks.pytorch.adapter import TorchAdapter, make_optimizer, optimizer_knobs
 
@@ -45,6 +47,35 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
                         category=FutureWarning)
 
 _ACCELERATOR = {"cpu": "cpu", "cuda": "gpu"}
+_DOCS = "https://lightning.ai/docs/pytorch/stable/"
+_COMPILED = {"torch.compile": "mode=default, backend=inductor"}
+_TRAINER = {"trainer": "new lightning.Trainer per fit() call"}
+PATHS: tuple[CallPath, ...] = (
+    CallPath("module", "infer", "out-of-box",
+             {"call": "LightningModule(x)", "mode": "eval()", "grad": "torch.inference_mode()"},
+             _DOCS + "deploy/production_basic.html"),
+    CallPath("trainer-predict", "infer", "out-of-box", {"call": "Trainer.predict(DataLoader)"},
+             _DOCS + "deploy/production_basic.html", parts=("throughput",), batched=True),
+    CallPath("compile", "infer", "tuned",
+             {"call": "LightningModule(x)", "grad": "torch.inference_mode()", **_COMPILED},
+             _DOCS + "advanced/compile.html"),
+    CallPath("trainer-fit", "train", "out-of-box", _TRAINER, _DOCS + "common/trainer.html"),
+    CallPath("trainer-fit-compiled", "train", "tuned", {**_TRAINER, **_COMPILED},
+             _DOCS + "advanced/compile.html"),
+)
+
+
+class _OnStep(L.Callback):
+    """``on_step`` after each optimizer step of ``Trainer.fit`` (Lightning's CPU loop is
+    synchronous); train mode restored after it, in case it evaluated the model."""
+
+    def __init__(self, on_step: OnStep) -> None:
+        self.on_step = on_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.on_step(batch_idx + 1)
+        pl_module.train()
 
 
 class LitTwin(L.LightningModule):
@@ -64,6 +95,7 @@ class LitTwin(L.LightningModule):
         self.momentum = 0.0
         self.optimizer, self.weight_decay = "sgd", 0.0
         self._opt: torch.optim.Optimizer | None = None
+        self.path: CallPath = default_path(PATHS, "train")
 
     def set_optimizer(self, lr: float, momentum: float, optimizer: str = "sgd",
                       weight_decay: float = 0.0) -> None:
@@ -72,7 +104,8 @@ class LitTwin(L.LightningModule):
         self.optimizer, self.weight_decay = optimizer, weight_decay
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, C, H, W) -> (B, num_classes)
+        out: torch.Tensor = self.net(x)  # (B, C, H, W) -> (B, num_classes)
+        return out
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor],
                       batch_idx: int) -> torch.Tensor:
@@ -83,6 +116,10 @@ class LitTwin(L.LightningModule):
         self.log("train_loss", loss, on_step=False, on_epoch=True)
         return loss
 
+    def predict_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out: torch.Tensor = self(batch[0])  # a TensorDataset batch is [x]
+        return out
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self._opt is None:
             self._opt = make_optimizer(self.parameters(), self.lr, self.momentum,
@@ -90,14 +127,23 @@ class LitTwin(L.LightningModule):
         return self._opt
 
 
+def _lit(net: nn.Module) -> LitTwin:
+    """The adapter's nets are LitTwins (its build); typed so as the shared contract's nn.Module."""
+    if not isinstance(net, LitTwin):
+        raise TypeError(f"lightning adapter: expected a LitTwin, got {type(net).__name__}")
+    return net
+
+
 class LightningAdapter(TorchAdapter):
     id = "lightning"
     backend = "torch"
+    PATHS = PATHS
 
     def __init__(self, threads: int, seed: int, device: str = "cpu") -> None:
         super().__init__(threads, seed, device)
         if self.device.type not in _ACCELERATOR:
             raise ValueError(f"lightning adapter: no accelerator for device {device!r}")
+        self._compiled: dict[int, Any] = {}  # net -> what Trainer.fit is given
 
     def versions(self) -> dict[str, str]:
         return {"lightning": L.__version__, "torch": torch.__version__}
@@ -112,38 +158,63 @@ class LightningAdapter(TorchAdapter):
     def set_weights(self, net: nn.Module, w: dict[str, Any]) -> None:
         weights.from_canonical(net, w)
 
-    def compile_train(self, net: LitTwin, lr: float, momentum: float, optimizer: str = "sgd",
-                      weight_decay: float = 0.0) -> None:
+    def compile_train(self, net: nn.Module, lr: float, momentum: float, optimizer: str = "sgd",
+                      weight_decay: float = 0.0, path: CallPath | None = None) -> None:
         check_optimizer(optimizer, weight_decay)  # now, not at the first fit
+        net = _lit(net)
         net.set_optimizer(lr, momentum, optimizer, weight_decay)
+        net.path = path or default_path(PATHS, "train")
+        # Lightning's recipe: model = torch.compile(model); trainer.fit(model). Kept here, not
+        # on the module: an attribute would register the wrapper as its own submodule.
+        self._compiled[id(net)] = torch.compile(net) if "torch.compile" in net.path.knobs \
+            else net
+
+    def path_knobs(self, net: Any, path: CallPath) -> dict[str, Any]:
+        return {**super().path_knobs(net, path), "precision": "32-true",
+                "accelerator": _ACCELERATOR[self.device.type]}
+
+    def predictor(self, net: nn.Module, path: CallPath,
+                  batch_size: int | None = None) -> Callable[[Any], np.ndarray]:
+        if not path.batched:
+            return super().predictor(net, path)
+        lit = _lit(net)
+
+        def run(x: torch.Tensor) -> np.ndarray:  # the documented batch path: Trainer.predict
+            loader = DataLoader(TensorDataset(x), batch_size=batch_size or len(x))
+            out = cast(list[torch.Tensor], self._trainer().predict(lit, loader))
+            array: np.ndarray = torch.cat(out).cpu().numpy()
+            return array
+
+        return run
 
     def knobs(self, net: Any) -> dict[str, Any]:
-        return {"trainer": "new lightning.Trainer per fit() call", "precision": "32-true",
+        return {**self.path_knobs(net, net.path),
                 "dataloader": "DataLoader(TensorDataset), num_workers=0",
-                "accelerator": _ACCELERATOR[self.device.type],
                 **({"optimizer": optimizer_knobs(net._opt)} if net._opt is not None else {})}
 
-    def _trainer(self) -> L.Trainer:
+    def _trainer(self, callbacks: list[L.Callback] | None = None) -> L.Trainer:
         return L.Trainer(
             max_epochs=1, accelerator=_ACCELERATOR[self.device.type], devices=1, logger=False,
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=callbacks or [],
         )
 
-    def fit(self, net: LitTwin, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    def fit(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+            on_step: OnStep | None = None) -> float:
         # drop_last: full batches only, exactly the batches the PyTorch twin's loop runs
         loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False,
                             drop_last=True)
         if len(loader) == 0:
             raise ValueError(f"lightning fit: {len(x)} samples make no full batch of {batch_size}")
-        trainer = self._trainer()
+        trainer = self._trainer([_OnStep(on_step)] if on_step is not None else None)
         # Lightning (>= 2.2) keeps the train/eval mode it finds and only warns: after an
         # eval-mode predict, fit would train with BatchNorm's running statistics. So set train
         # mode, as the PyTorch loop does and as a Lightning user must after evaluating by hand.
         net.train()
-        trainer.fit(net, loader)
+        trainer.fit(self._compiled.get(id(net), net), loader)
         net.to(self.device)  # Trainer's teardown moves the module to the CPU (no-op on CPU)
         return float(trainer.callback_metrics["train_loss"])
 
-    def train_step(self, net: LitTwin, x: torch.Tensor, y: torch.Tensor) -> float:
+    def train_step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         """One optimizer step = one ``Trainer.fit`` over a one-batch loader (honest Lightning)."""
         return self.fit(net, x, y, batch_size=len(x))
