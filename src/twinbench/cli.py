@@ -55,6 +55,11 @@ def run(
     model: ListOpt = None,
     framework: ListOpt = None,
     scenario: ListOpt = None,
+    mode: Annotated[list[str] | None, typer.Option(
+        help="out-of-box (each framework's documented default call paths), tuned (every "
+        "documented path and knob: torch.compile, XLA, steps_per_execution ...; the best one "
+        "speaks for the framework), or both: --mode out-of-box,tuned.",
+        show_default=False)] = None,
     threads: Annotated[int | None, typer.Option(
         help="Intra- and inter-op threads, the same for every framework.")] = None,
     size: Annotated[str | None, typer.Option(help="Model size (see `twinbench list`).")] = None,
@@ -90,6 +95,7 @@ def run(
     if resume is not None:  # the study as it was started; refuse flags it would ignore
         given = {"STUDY_FILE": study_file, "--preset": preset, "--out": out, "--task": task,
                  "--model": model, "--framework": framework, "--scenario": scenario,
+                 "--mode": mode,
                  "--threads": threads, "--size": size, "--timeout": timeout,
                  "--memory-limit": memory_limit, "--device": device, "--processes": processes,
                  "--seed": seed, "--dataset": dataset, "--data-path": data_path,
@@ -103,7 +109,7 @@ def run(
         if study_file is None and preset is None:
             preset = "quick"
         overrides = {"tasks": task, "models": model, "frameworks": framework,
-                     "scenarios": scenario, "threads": threads, "size": size,
+                     "scenarios": scenario, "mode": mode, "threads": threads, "size": size,
                      "timeout_s": timeout, "seed": seed, "parity": False if no_parity else None,
                      "memory_limit_mb": memory_limit, "device": device, "processes": processes,
                      "data_path": str(data_path) if data_path else None,

@@ -20,6 +20,9 @@ THROUGHPUT = {"train", "infer", "server"}
 # records the second's figures (a Keras worker costs seconds of import and tracing; paying that
 # twice for one cold start is waste). Keys ride on the value's job.
 RIDES_ON = {"memory": "startup"}
+# Scenarios whose figures depend on the call path, so a study's modes (out-of-box, tuned) each
+# get a job; the others (parity, exports, profile, server) run once, on out-of-box code.
+MODED = {"train", "infer", "accuracy", "startup", "memory"}
 # The machine ceiling is measured once per framework, first thing in that framework's first
 # parity worker when there is one (a fresh process, as a job of its own would be): one Keras
 # import fewer. Its records keep the identity of a machine measurement (MACHINE).
@@ -39,6 +42,7 @@ class Job:
     process: int = 0  # which repeat of a measurement (several worker processes)
     also: tuple[str, ...] = ()  # further scenarios this job's worker records (see RIDES_ON)
     before: tuple[str, ...] = ()  # scenarios its worker runs first ("ceiling", see MACHINE)
+    mode: str = "out-of-box"  # which call paths it runs (frameworks.base.CallPath)
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -91,10 +95,13 @@ def plan(study: Study) -> list[Job]:
                 if sc in riders:
                     continue
                 also = tuple(r for r, host in riders.items() if host == sc)
-                for p in range(study.processes):
-                    suffix = f"#{p + 1}" if study.processes > 1 else ""
-                    timed.append(Job(f"{base}/{fw}/{sc}{suffix}", task, model, fw, sc,
-                                     study.size, settings, parity_ids.get(fw), p, also))
+                for mode in (study.mode if sc in MODED else ["out-of-box"]):
+                    tag = "" if mode == "out-of-box" else f"@{mode}"
+                    for p in range(study.processes):
+                        suffix = f"#{p + 1}" if study.processes > 1 else ""
+                        timed.append(Job(f"{base}/{fw}/{sc}{tag}{suffix}", task, model, fw, sc,
+                                         study.size, settings, parity_ids.get(fw), p, also,
+                                         mode=mode))
     # Interleave repeats (all frameworks' #1, then #2 ...) so slow drift on the machine is
     # spread over every framework instead of landing on one.
     timed.sort(key=lambda j: j.process)

@@ -150,7 +150,10 @@ class Study(BaseModel):
     max_vocab: int = Field(20000, ge=2, description="text: vocabulary cap incl. pad and unknown")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     device: str = "cpu"
-    mode: Literal["out-of-box"] = "out-of-box"
+    mode: list[Literal["out-of-box", "tuned"]] = Field(
+        default_factory=lambda: ["out-of-box"],
+        description="out-of-box: each framework's documented default paths; tuned: every "
+        "documented path and knob (torch.compile, XLA, steps_per_execution ...), best one wins")
     seed: int = Field(0, ge=0)  # numpy's generators refuse negative seeds
     timeout_s: float = Field(600.0, gt=0)
     memory_limit_mb: float | None = Field(
@@ -168,7 +171,7 @@ class Study(BaseModel):
     mobile: MobileConfig = MobileConfig()
     profile: ProfileConfig = ProfileConfig()
 
-    @field_validator("tasks", "frameworks", "scenarios", "models", mode="before")
+    @field_validator("tasks", "frameworks", "scenarios", "models", "mode", mode="before")
     @classmethod
     def _split_commas(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -148,7 +149,7 @@ def _pin_cores(threads: int) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, chosen)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -201,10 +202,11 @@ def _describe_exit(rc: int) -> str:
     return f"worker exited with code {rc}"
 
 
-def _record_fields(m: dict, job: Job | None = None) -> dict:
+def _record_fields(m: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
     """A worker's measurement as record fields: its pending interval bootstrapped here, and the
-    identity of its scenario when the job records for more than one (plan.Job.identity)."""
-    m = {k: v for k, v in m.items() if v is not None or k != "scenario"}
+    identity of its scenario when the job records for more than one (plan.Job.identity). Knobs
+    a measurement carries (its call path's) replace the job's."""
+    m = {k: v for k, v in m.items() if v is not None or k not in ("scenario", "knobs")}
     if job is not None and "scenario" in m:
         m["task"], m["model"] = job.identity(m["scenario"])
     of = m.pop("ci_of", None)
@@ -221,11 +223,12 @@ class LocalRunner:
         (outdir / "jobs").mkdir(parents=True, exist_ok=True)
         (outdir / "logs").mkdir(parents=True, exist_ok=True)
 
-    def _record(self, job: Job, **kw) -> Record:
+    def _record(self, job: Job, **kw: Any) -> Record:
         spec = FRAMEWORKS[job.framework]
-        base = dict(study=self.study.name, run_id=self.run_id, job_id=job.job_id, task=job.task,
+        base: dict[str, Any] = dict(
+                    study=self.study.name, run_id=self.run_id, job_id=job.job_id, task=job.task,
                     model=job.model, framework=job.framework, backend=spec.backend,
-                    mode=self.study.mode, scenario=job.scenario, device=self.study.device,
+                    mode=job.mode, scenario=job.scenario, device=self.study.device,
                     threads=self.study.threads, created=now())
         base.update(kw)
         return Record(**base)
@@ -273,7 +276,7 @@ class LocalRunner:
             payload = json.loads(out_path.read_text())
             records = [
                 self._record(job, backend=payload["backend"], env=payload["env"],
-                             knobs=payload.get("knobs", {}), **_record_fields(m, job))
+                             **{"knobs": payload.get("knobs", {}), **_record_fields(m, job)})
                 for m in payload["measurements"]
             ]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -291,7 +294,7 @@ class LocalRunner:
                                   "CPU (steal) during this job")
         return JobOutcome(job, "ok", wall, records)
 
-    def _watch(self, proc: subprocess.Popen, meter: LoadMeter) -> tuple[int, str | None]:
+    def _watch(self, proc: subprocess.Popen[bytes], meter: LoadMeter) -> tuple[int, str | None]:
         """Wait for the worker, killing it past the timeout or the memory limit."""
         limit = self.study.memory_limit_mb
         deadline = time.monotonic() + self.study.timeout_s

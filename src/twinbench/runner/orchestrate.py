@@ -17,6 +17,7 @@ from pathlib import Path
 from twinbench.analysis.ceiling import attach_ceiling
 from twinbench.analysis.comparisons import pairwise, write_comparisons
 from twinbench.analysis.merge import merge_processes
+from twinbench.analysis.paths import select_paths
 from twinbench.atomic import write_atomic
 from twinbench.errors import UserError
 from twinbench.plan import Job, plan
@@ -127,7 +128,7 @@ def run_study(
                 on_done(outcome)
         store.finish_run(run_id, now())
         raw = store.records(run_id)
-    records = attach_ceiling(merge_processes(raw))
+    records = select_paths(attach_ceiling(merge_processes(raw)))
     write_jsonl(outdir / "results.jsonl", records)
     write_comparisons(outdir / "comparisons.jsonl", pairwise(records))
     result = StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)

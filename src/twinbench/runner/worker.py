@@ -9,15 +9,23 @@ traceback on stderr; the orchestrator turns that into a failed record.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from twinbench.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from twinbench.scenarios.base import Context, Measurement
 
 
 def _inject_fault(job_id: str, out_path: str) -> None:
@@ -62,19 +70,19 @@ def _inject_fault(job_id: str, out_path: str) -> None:
 _STARTED = time.perf_counter()
 
 
-def _scenario(name: str):
+def _scenario(name: str) -> ModuleType:
     from twinbench.scenarios import INTERNAL, SCENARIOS
 
     return importlib.import_module((INTERNAL.get(name) or SCENARIOS[name])[0])
 
 
-def _prelude(name: str, ctx) -> list:
+def _prelude(name: str, ctx: Context) -> list[Measurement]:
     """A scenario run first in this worker (plan.Job.before); its failure is its own record,
     never the host job's (a failed ceiling must not block a parity check)."""
     from twinbench.scenarios.base import Failed
 
     try:
-        out = _scenario(name).run(ctx)
+        out: list[Measurement] = _scenario(name).run(ctx)
     except Exception as exc:  # noqa: BLE001 - recorded, then the host scenario runs
         out = [Failed("job", "", None, error=f"{name} failed: {type(exc).__name__}: {exc}")]
     for m in out:
@@ -97,6 +105,11 @@ def main(argv: list[str]) -> int:
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
     study = Study.model_validate(job.settings)
     _inject_fault(job.job_id, out_path)
+    # torch.compile's on-disk caches start empty in every worker (inductor shares one folder in
+    # /tmp otherwise): a compile time is a first compile, not one warmed by an earlier job.
+    cache = tempfile.mkdtemp(prefix="twinbench-inductor-")
+    atexit.register(shutil.rmtree, cache, True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     spec = FRAMEWORKS[job.framework]
     module_name, cls_name = spec.adapter.split(":")
     t0 = time.perf_counter()

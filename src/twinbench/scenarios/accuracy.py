@@ -3,13 +3,17 @@
 Both twins start from the same weights and see the same batches in the same order; the metric is
 computed by one shared numpy implementation from each framework's logits (fairness rule 6).
 
-Time-to-target: the headline metric (``evaluate``'s first key) is scored on the test split after
-every epoch (and every ``eval_every`` steps when set; each chunk between two evaluations is one
-call of the adapter's idiomatic ``fit``, so Keras still trains through ``fit``). The training
-clock is paused while data is prepared and while the model is evaluated, so the wall time counts
-training only. ``time_to_target`` / ``steps_to_target`` are the train seconds and optimizer steps
-until the first evaluation at or above the target; "not reached" within the budget is a result
-too, recorded as ``value: null`` with ``extra.reached = false`` (docs/results-schema.md).
+Training is ONE call of the framework's own ``fit`` over every epoch, as a user writes it
+(``fit(epochs=N)`` with a callback to evaluate): the epochs' batches, each epoch in its own
+seeded order (the same on every side), are laid end to end, and the headline metric
+(``evaluate``'s first key) is scored on the test split from the adapter's ``on_step`` hook after
+every epoch (and every ``eval_every`` steps when set). The clock stops while the model is
+evaluated, so ``train_wall_time`` counts training only — the fit call's own fixed cost included,
+once, as a user pays it. ``time_to_target`` / ``steps_to_target`` are the train seconds and
+optimizer steps until the first evaluation at or above the target; "not reached" within the
+budget is a result too, recorded as ``value: null`` with ``extra.reached = false``
+(docs/results-schema.md). Data beyond ``MAX_FIT_BYTES`` is split over several fit calls (the
+record says how many). A tuned job trains through the mode's first tuned path.
 
 Read steps with care: at these learning rates training is chaotic, so float32 rounding alone (a
 different kernel or thread count) moves the curve within an epoch. Seen here: the small ResNet on
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from twinbench.errors import UserError
-from twinbench.scenarios.base import Context, Measurement
+from twinbench.scenarios.base import Context, Measurement, on_path
 from twinbench.tasks.datasets import epoch_order
 
 EVAL_BATCH = 256
+MAX_FIT_BYTES = 4 * 2**30  # the end-to-end epochs of one fit call, as float32 input
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,8 @@ class EvalPoint:
 
     epoch: float  # epochs done (a fraction when eval_every splits an epoch)
     steps: int
-    train_s: float  # training wall time so far, evaluations and data preparation excluded
+    train_s: float  # training wall time so far, evaluations excluded
     metric: float  # the headline metric on the test split
-    loss: float  # mean training loss of the chunk that ended here
 
 
 def chunk_ends(first_step: int, steps: int, eval_every: int | None) -> list[int]:
@@ -87,6 +92,53 @@ def _evaluate(ctx: Context, net: Any, ds: Any) -> dict[str, float]:
     return ctx.evaluate(logits, ds.test.y, ds.num_classes)
 
 
+def _shifted(ev: _Evaluator, offset: int, steps: int) -> None:
+    """A fit call's step count as the study's global one (earlier calls' steps added)."""
+    ev(offset + steps)
+
+
+def _eval_points(per_epoch: int, epochs: int, eval_every: int | None) -> list[int]:
+    """The global step counts after which the model is evaluated."""
+    return [e for ep in range(epochs) for e in chunk_ends(ep * per_epoch, per_epoch, eval_every)]
+
+
+class _Evaluator:
+    """The ``on_step`` hook of the accuracy fit: evaluates at each due step (the first mark at or
+    after it: Keras' steps_per_execution reports blocks), with the training clock stopped."""
+
+    def __init__(self, ctx: Context, net: Any, ds: Any, due: list[int], per_epoch: int) -> None:
+        self.ctx, self.net, self.ds, self.per_epoch = ctx, net, ds, per_epoch
+        self.due: list[int] = list(due)
+        self.curve: list[EvalPoint] = []
+        self.scores: dict[str, float] = {}
+        self.t0 = self.paused = self.before = 0.0  # before: train seconds of earlier fit calls
+
+    def start(self) -> None:
+        self.t0, self.paused = time.perf_counter(), 0.0
+
+    def stop(self) -> None:
+        """The end of a fit call: its train seconds join those before it."""
+        self.before = self.train_s()
+
+    def train_s(self) -> float:
+        return self.before + time.perf_counter() - self.t0 - self.paused
+
+    def __call__(self, steps: int) -> None:
+        if not self.due or steps < self.due[0]:
+            return
+        while self.due and self.due[0] <= steps:
+            self.due.pop(0)
+        self.ctx.adapter.synchronize()
+        t = time.perf_counter()
+        train_s = self.train_s()
+        self.scores = _evaluate(self.ctx, self.net, self.ds)
+        self.curve.append(EvalPoint(round(steps / self.per_epoch, 4), steps, train_s,
+                                    float(next(iter(self.scores.values())))))
+        self.ctx.progress(f"accuracy: step {steps}, {next(iter(self.scores))} "
+                          f"{self.curve[-1].metric:.3f}")
+        self.paused += time.perf_counter() - t
+
+
 def run(ctx: Context) -> list[Measurement]:
     cfg = ctx.study.accuracy
     name = cfg.dataset or ctx.task.eval_dataset
@@ -99,36 +151,34 @@ def run(ctx: Context) -> list[Measurement]:
         raise UserError(f"accuracy: {len(ds.train.y)} training samples make no full batch of "
                         f"{bs}; lower [accuracy] batch_size or raise n_train")
     net = ctx.build(ds.input_shape, ds.num_classes)
-    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
-    curve: list[EvalPoint] = []
-    epoch_losses: list[float] = []
-    scores: dict[str, float] = {}
-    wall, done = 0.0, 0
-    for epoch in range(cfg.epochs):
-        ctx.progress(f"accuracy: epoch {epoch + 1}/{cfg.epochs}")
-        order = epoch_order(len(ds.train.y), epoch=epoch, seed=ctx.study.seed)
-        start, losses = done, []
-        for end in chunk_ends(start, per_epoch, cfg.eval_every):
-            idx = order[(done - start) * bs : (end - start) * bs]
-            x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])  # clock paused
-            t0 = time.perf_counter()
-            loss = a.fit(net, x, y, bs)
-            a.synchronize()
-            wall += time.perf_counter() - t0
-            losses.append((loss, end - done))
-            done = end
-            scores = _evaluate(ctx, net, ds)  # clock paused
-            curve.append(EvalPoint(round(done / per_epoch, 4), done, wall,
-                                   float(next(iter(scores.values()))), float(loss)))
-        epoch_losses.append(sum(v * k for v, k in losses) / per_epoch)
+    path = ctx.primary_path("train", ds.input_shape)
+    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay, path=path)
+    orders = [epoch_order(len(ds.train.y), epoch=e, seed=ctx.study.seed)[: per_epoch * bs]
+              for e in range(cfg.epochs)]
+    epoch_bytes = per_epoch * bs * int(np.prod(ds.train.x.shape[1:])) * 4
+    per_call = max(1, min(cfg.epochs, MAX_FIT_BYTES // max(epoch_bytes, 1)))
+    ev = _Evaluator(ctx, net, ds, _eval_points(per_epoch, cfg.epochs, cfg.eval_every), per_epoch)
+    losses, calls = [], 0
+    for first in range(0, cfg.epochs, per_call):
+        idx = np.concatenate(orders[first : first + per_call])
+        x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])  # before the clock
+        ctx.progress(f"accuracy: epochs {first + 1}-{first + len(idx) // (per_epoch * bs)} "
+                     f"of {cfg.epochs} in one fit call ({path.id})")
+        offset = first * per_epoch
+        ev.start()
+        losses.append(a.fit(net, x, y, bs, on_step=partial(_shifted, ev, offset)))
+        a.synchronize()
+        ev.stop()
+        calls += 1
+    wall, curve, scores = ev.before, ev.curve, ev.scores
     headline = next(iter(scores))
-    common = {"batch_size": bs, "dataset": name}
+    common: dict[str, Any] = {"batch_size": bs, "dataset": name}
     extra = {"epochs": cfg.epochs, "n_train": per_epoch * bs, "n_test": int(len(ds.test.y)),
-             "epoch_losses": epoch_losses, "eval_every": cfg.eval_every,
+             "fit_calls": calls, "fit_losses": losses, "eval_every": cfg.eval_every,
              "curve": [asdict(p) for p in curve]}
     out = [Measurement(metric, "fraction", value, "higher", extra=extra, **common)
            for metric, value in scores.items()]
     out.append(Measurement("train_wall_time", "s", wall, "lower", extra=extra, **common))
     if target is not None:
         out += target_measurements(curve, target, headline, **common)
-    return out
+    return on_path(out, path, "accuracy", a.knobs(net))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twinbench.frameworks.base import Adapter, CallPath, PathKind, paths_for
 from twinbench.measure.stats import summarize
 from twinbench.plan import Job
 from twinbench.study import Study
@@ -40,6 +41,8 @@ class Measurement:
     # what ``ci95`` is to be the interval of ("median", "p99"): the orchestrator bootstraps it
     # from ``samples`` (runner/local.py), so workers never import scipy.stats
     ci_of: str | None = None
+    # the knobs in effect on the timed call (a call path's); None: the adapter's for the job
+    knobs: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +55,32 @@ class Failed(Measurement):
 
     status: str = "failed"
     error: str | None = None
+
+
+def on_path(ms: list[Measurement], path: CallPath, group: str,
+            knobs: dict[str, Any] | None = None) -> list[Measurement]:
+    """Label measurements with the call path that produced them (``extra.call_path``) and the
+    comparison group it competes in (``extra.path_group``: its best path is chosen per
+    framework and mode by ``analysis.paths``), and carry the knobs of the timed call."""
+    for m in ms:
+        m.extra = {**m.extra, "call_path": path.id, "path_group": group}
+        if knobs is not None:
+            m.knobs = knobs
+    return ms
+
+
+def failed_path(path: CallPath, group: str, exc: BaseException) -> Failed:
+    """A call path that did not run (a compiler crash, a parity failure): its own failed
+    record, with the upstream issue when the failure is a known one; other paths still run."""
+    from twinbench.frameworks.known_issues import upstream
+
+    text = f"{path.id}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}" \
+        if str(exc).strip() else f"{path.id}: {type(exc).__name__}"
+    issue = upstream(f"{type(exc).__name__}: {exc}")
+    f = Failed("path", "", None, error=text + (f" (upstream: {issue})" if issue else ""))
+    on_path([f], path, group, knobs={"call_path": path.id, **path.knobs})
+    f.extra["upstream"] = issue
+    return f
 
 
 def from_samples(metric: str, unit: str, samples: list[float], better: str,
@@ -98,7 +127,7 @@ def with_flops(ctx: Context, net: Any, ds: Any, m: Measurement, factor: int) -> 
 class Context:
     job: Job
     study: Study
-    adapter: Any
+    adapter: Adapter
     workdir: Path
     import_s: float
     progress: Callable[[str], None] = lambda msg: None
@@ -121,10 +150,26 @@ class Context:
             name or self.task.train_dataset, self.study, n_train=n_train, n_test=n_test)
         if ds.vocab_size is not None:
             self.data_sizes["vocab_size"] = ds.vocab_size
-        return ds
+        return ds  # type: ignore[no-any-return]  # task modules are loaded by name
 
     def evaluate(self, outputs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
-        return task_module(self.job.task).evaluate(outputs, y, num_classes)
+        scores: dict[str, float] = task_module(self.job.task).evaluate(outputs, y, num_classes)
+        return scores
+
+    @property
+    def mode(self) -> str:
+        return self.job.mode
+
+    def paths(self, kind: PathKind, input_shape: tuple[int, ...]) -> list[CallPath]:
+        """The call paths this job runs (its mode's; channels-last only for image batches)."""
+        return paths_for(self.adapter.call_paths(), kind, self.mode,
+                         images=len(input_shape) == 3)
+
+    def primary_path(self, kind: PathKind, input_shape: tuple[int, ...]) -> CallPath:
+        """The path that stands for the mode where one run must do (startup, accuracy): its
+        first path of that mode (out-of-box: the default; tuned: the first tuned one)."""
+        paths = self.paths(kind, input_shape)
+        return next((p for p in paths if p.mode == self.mode), paths[0])
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
         """Build the twin and load the framework-neutral initial weights (same on every side)."""

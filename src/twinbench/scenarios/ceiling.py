@@ -7,6 +7,8 @@ expressed as a fraction of this peak.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twinbench.measure.calibrate import calibrate, loop
 from twinbench.measure.timer import repeat
 from twinbench.scenarios.base import Context, Measurement, from_samples
@@ -15,7 +17,8 @@ GEMM_N = 1024
 STREAM_FLOATS = 32 * 2**20  # 128 MiB of float32
 
 
-def _measure(ctx: Context, fn, work: float, metric: str, unit: str, scale: float):
+def _measure(ctx: Context, fn: Callable[[], object], work: float, metric: str, unit: str,
+             scale: float) -> Measurement:
     a = ctx.adapter
     fn()  # first call: allocations, library initialisation
     k = calibrate(lambda n: loop(fn, n)(), a.synchronize, min_time=ctx.study.min_sample_s)

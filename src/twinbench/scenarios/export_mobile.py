@@ -129,7 +129,8 @@ def footprint(runtime: str, loaded: dict[str, Any] | None) -> list[Measurement]:
 
 
 def _route(ctx: Context, fam: ModuleType, route: str, net: Any, data: dict[str, Any],
-           base: dict[str, float], info: dict[str, Any]) -> tuple[list[Measurement], dict]:
+           base: dict[str, float], info: dict[str, Any],
+           ) -> tuple[list[Measurement], dict[str, Any]]:
     """Export one route, run it in its runtime, and measure; never raises for the route."""
     cfg, r = ctx.study.mobile, route
     info = {**info, "route": f"{fam.RUNTIME}-{route}"}
@@ -176,8 +177,8 @@ def _measure(ctx: Context, fam: ModuleType, r: str, res: RuntimeResult, data: di
               "agreement_items": int(picked.size)}
     if r == "fp32":
         parity.update({"tolerance": FP32_TOLERANCE, "passed": diff <= FP32_TOLERANCE})
-    common = {"dataset": data["dataset"], "extra": info}
-    lat = {"batch_size": 1, "extra": info}
+    common: dict[str, Any] = {"dataset": data["dataset"], "extra": info}
+    lat: dict[str, Any] = {"batch_size": 1, "extra": info}
     out = [Measurement(f"{r}:status", "", 1.0, None, extra={**info, "state": "ok"}),
            Measurement(f"{r}:output_max_abs_diff", "abs", diff, "lower", extra=parity,
                        warnings=[] if parity.get("passed", True) else
@@ -246,7 +247,8 @@ def run(ctx: Context) -> list[Measurement]:
 
 
 def run_routes(ctx: Context, fam: ModuleType, net: Any, data: dict[str, Any],
-               base: dict[str, float], info: dict[str, Any]) -> tuple[list[Measurement], dict]:
+               base: dict[str, float], info: dict[str, Any],
+               ) -> tuple[list[Measurement], dict[str, Any]]:
     """Every route of ``fam`` in turn: a route that fails is a record, and the next one runs.
 
     Returns the records and the runtime process's loaded-library figures (from the first route

@@ -112,7 +112,7 @@ def _measure(ctx: Context, browser: Browser, stage: Path, rt: Runtime, v: Varian
         "state": "parity-failed", "max_abs_diff": diff,
         "reason": f"outputs differ from {ctx.adapter.id}: max|Δ| {diff:.2e} > {TOLERANCE:g}"}
     load = res["runtime_init_ms"] + res["model_load_ms"]
-    common = {"batch_size": 1, "extra": info}
+    common: dict[str, Any] = {"batch_size": 1, "extra": info}
     return [
         Measurement(f"{v.id}:status", "", 1.0 if passed else 0.0, None, extra={**info, **state}),
         Measurement(f"{v.id}:load_time", "ms", load, "lower", batch_size=1, extra={

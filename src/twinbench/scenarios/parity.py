@@ -11,6 +11,7 @@ below). BatchNorm running statistics are randomised first so eval mode is not tr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,8 @@ FLOOR_FACTOR = 3.0
 
 
 def _rel(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    return np.abs(np.asarray(a) - ref) / np.maximum(np.abs(ref), 1e-12)
+    out: np.ndarray = np.abs(np.asarray(a) - ref) / np.maximum(np.abs(ref), 1e-12)
+    return out
 
 
 def loss_verdict(rels: np.ndarray, floor: float) -> tuple[bool, float]:
@@ -91,10 +93,11 @@ def _reference(ctx: Context, path: Path) -> list[Measurement]:
     again = np.array([a.train_step(net, xd, yd) for _ in range(STEPS)])
     floor = float(_rel(again, losses)[1:].max(initial=0.0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, x=x, y=y, out=out, losses=losses, num_classes=ds.num_classes,
-             noise_floor=floor,
-             **{f"w:{k}": v for k, v in w.items()},
-             **{f"size:{k}": v for k, v in ctx.data_sizes.items()})  # e.g. the text vocab
+    arrays: dict[str, Any] = {"x": x, "y": y, "out": out, "losses": losses,
+                              "num_classes": ds.num_classes, "noise_floor": floor,
+                              **{f"w:{k}": v for k, v in w.items()},
+                              **{f"size:{k}": v for k, v in ctx.data_sizes.items()}}  # vocab
+    np.savez(path, **arrays)
     return [Measurement("reference_written", "bool", 1.0, None,
                         extra={"path": str(path), "params": int(sum(v.size for v in w.values())),
                                "noise_floor": floor})]

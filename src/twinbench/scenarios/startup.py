@@ -1,8 +1,10 @@
 """startup: what a user waits for before steady state — import, build, first step, first predict.
 
 Import time is measured by the worker around the adapter import (the framework's own import is
-most of it); the first training step includes tracing/graph building, kept apart from the train
-scenario's steady state.
+most of it); the first training step (until the step has finished, read from the adapter's
+``on_step`` hook, so a fit call's teardown is not in it) includes tracing, graph building or
+compilation, kept apart from the train scenario's steady state. A tuned job runs the mode's
+first tuned path (``torch.compile``, XLA ...): its first step is that compiler's cost.
 
 The same cold start yields the worker's peak memory (the ``memory`` scenario): when a study
 selects both, this job records both (``plan.RIDES_ON``) instead of paying a second cold worker.
@@ -13,10 +15,12 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
-from twinbench.scenarios.base import Context, Measurement
+from twinbench.measure.timer import StepClock
+from twinbench.scenarios.base import Context, Measurement, on_path
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class ColdStart:
     first_predict_s: float
     rss_after_build_mb: float
     peak_rss_mb: float
+    train_path: Any = None
+    infer_path: Any = None
+    train_knobs: dict[str, Any] | None = None
 
 
 def _peak_mb() -> float:
@@ -44,20 +51,25 @@ def cold_start(ctx: Context) -> ColdStart:
     net = ctx.build(ds.input_shape, ds.num_classes)
     build = time.perf_counter() - t0
     after_build = psutil.Process().memory_info().rss / 2**20
-    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
-    x = a.to_device(ds.train.x[: cfg.batch_size])
-    y = a.labels(ds.train.y[: cfg.batch_size])
-    ctx.progress("startup: first training step")
-    t0 = time.perf_counter()
-    a.fit(net, x, y, cfg.batch_size)
-    a.synchronize()
-    first_step = time.perf_counter() - t0
+    train = ctx.primary_path("train", ds.input_shape)
+    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay, path=train)
+    block = int(train.knobs.get("steps_per_execution", 1))
+    idx = [i % len(ds.train.y) for i in range(cfg.batch_size * block)]
+    x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])
+    ctx.progress(f"startup: first training step ({train.id})")
+    clock = StepClock()
+    clock.start()
+    a.fit(net, x, y, cfg.batch_size, on_step=clock)
+    first_step = clock.marks[0][1]
+    knobs = a.knobs(net)
+    infer = ctx.primary_path("infer", ds.input_shape)
+    pred = a.predictor(ctx.build(ds.input_shape, ds.num_classes), infer, batch_size=1)
     one = a.to_device(ds.test.x[:1])
     t0 = time.perf_counter()
-    a.predict(net, one)
+    pred(one)
     first_predict = time.perf_counter() - t0
     return ColdStart(name, cfg.batch_size, build, first_step, first_predict, after_build,
-                     _peak_mb())
+                     _peak_mb(), train, infer, knobs)
 
 
 def memory_measurements(c: ColdStart, scenario: str | None = None) -> list[Measurement]:
@@ -73,8 +85,12 @@ def run(ctx: Context) -> list[Measurement]:
     out = [
         Measurement("import_time", "s", ctx.import_s, "lower"),
         Measurement("build_time", "s", c.build_s, "lower"),
-        Measurement("first_step_time", "s", c.first_step_s, "lower", batch_size=c.batch_size),
-        Measurement("first_predict_time", "s", c.first_predict_s, "lower", batch_size=1),
+        *on_path([Measurement("first_step_time", "s", c.first_step_s, "lower",
+                              batch_size=c.batch_size)], c.train_path, "startup-train",
+                 c.train_knobs),
+        *on_path([Measurement("first_predict_time", "s", c.first_predict_s, "lower",
+                              batch_size=1)], c.infer_path, "startup-infer",
+                 {"call_path": c.infer_path.id, **c.infer_path.knobs}),
     ]
     if "memory" in ctx.job.also:
         out += memory_measurements(c, scenario="memory")

@@ -1,61 +1,125 @@
-"""train: steady-state training throughput and step time.
+"""train: steady-state training throughput and step time, per call path, and what a fit costs.
 
-One sample = k optimizer steps over consecutive batches, run through the framework's own
-idiomatic training call (PyTorch: the explicit loop; Keras: one ``fit`` call, its per-call setup
-included). k starts at ``train.steps`` and is calibrated after warm-up so a sample lasts at least
-``min_sample_s``. Data is moved to the framework once, before any timing; warm-up samples
-(tracing, allocator growth) are kept apart from the timed ones.
+For each call path of the job's mode (PyTorch: the explicit loop, compiled; Lightning:
+``Trainer.fit``; Keras: ``fit``, with ``steps_per_execution`` / XLA when tuned) a fresh twin is
+built from the same weights and trained through the framework's own ``fit``:
+
+* warm-up: ``warmup`` fit calls of ``steps`` steps each (the first one traces or compiles);
+* then ONE long fit call whose steps are timestamped as they finish (the adapter's ``on_step``:
+  a Keras callback, a Lightning callback, a line in the PyTorch loop). A sample is a block of k
+  consecutive steps (k calibrated so a block lasts ``min_sample_s``); the first block is dropped
+  (it carries the call's setup). Steady state is what a user's long ``fit`` runs at.
+
+Apart from it, per path: ``per_call_overhead`` — a fit call's wall time minus its steps at the
+steady step time (setup and teardown: Keras' data adapter and callbacks, a new Lightning
+``Trainer``, Keras-TF's idle tf.data autotuner at iterator teardown), one value per fit call
+after the first — and ``trace_compile_time``: the first call's first step minus a steady step.
+CPU seconds over the timed window say how many cores the framework kept busy.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-from twinbench.measure.calibrate import calibrate
-from twinbench.measure.timer import repeat
-from twinbench.scenarios.base import Context, Measurement, from_samples, with_flops
+from twinbench.measure.timer import CpuWindow, StepClock
+from twinbench.scenarios.base import (
+    Context,
+    Measurement,
+    failed_path,
+    from_samples,
+    on_path,
+    with_flops,
+)
 
 TRAIN_FLOPS_FACTOR = 3  # forward + backward ~ 3x the forward FLOPs (backward ~ 2x)
+GROUP = "train"
+
+
+def _fit(ctx: Context, net: Any, data: tuple[Any, Any], bs: int) -> StepClock:
+    clock = StepClock()
+    clock.start()
+    ctx.adapter.fit(net, *data, bs, on_step=clock)
+    ctx.adapter.synchronize()
+    clock.stop()
+    return clock
+
+
+def _steady_step(clocks: list[StepClock]) -> float:
+    """Median seconds per step over the gaps between marks (each call's first gap excluded)."""
+    per = [t / n for c in clocks for n, t in c.step_times()[1:] if n]
+    if not per:  # one mark per call (a block as long as the call): fall back to the last gap
+        per = [t / n for c in clocks for n, t in c.step_times() if n]
+    return float(np.median(per))
+
+
+def _path(ctx: Context, path: Any, ds: Any, name: str) -> list[Measurement]:
+    cfg = ctx.study.train
+    a, bs = ctx.adapter, cfg.batch_size
+    net = ctx.build(ds.input_shape, ds.num_classes)
+    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay, path=path)
+    block = int(path.knobs.get("steps_per_execution", 1))  # marks come once per block
+
+    def data(steps: int) -> tuple[Any, Any]:
+        idx = np.arange(steps * bs) % len(ds.train.y)  # cycle the set when steps exceed it
+        return a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])
+
+    ctx.progress(f"train[{path.id}]: {cfg.warmup} warm-up fit call(s) of {cfg.steps} steps")
+    warm_data = data(max(cfg.steps, block))
+    warm = [_fit(ctx, net, warm_data, bs) for _ in range(max(cfg.warmup, 1))]
+    step_s = _steady_step(warm[1:] or warm)
+    k = max(1, math.ceil(ctx.study.min_sample_s / max(step_s, 1e-9)))
+    k = block * math.ceil(k / block)  # a sample is whole blocks
+    total = block + k * cfg.samples  # the first block carries the call's setup: dropped
+    ctx.progress(f"train[{path.id}]: one fit call of {total} steps, {cfg.samples} samples x {k}")
+    timed_data = data(total)
+    with CpuWindow() as cpu:
+        timed = _fit(ctx, net, timed_data, bs)
+    t = dict(timed.marks)
+    ends = [block + i * k for i in range(cfg.samples + 1)]
+    missing = [e for e in ends if e not in t]
+    if missing:
+        raise RuntimeError(f"fit reported no step end at step(s) {missing[:3]} "
+                           f"(marks at {sorted(t)[:8]}...)")
+    seconds = [t[e1] - t[e0] for e0, e1 in zip(ends, ends[1:], strict=False)]
+    steady = float(np.median(seconds)) / k
+    calls = [*warm[1:], timed]
+    overhead = [c.wall - c.marks[-1][0] * steady for c in calls]
+    # the first call's extra cost over a later one: tracing / compilation (and first touches)
+    first = warm[0].wall - warm[0].marks[-1][0] * steady - float(np.median(overhead))
+    extra = {"steps_per_sample": k, "fit_steps": total, "first_block_dropped": block,
+             "warmup_fit_calls": len(warm), "steps_per_warmup_call": warm[0].marks[-1][0],
+             **cpu.extra()}
+    common: dict[str, Any] = {"batch_size": bs, "dataset": name, "seconds": seconds,
+                              "extra": extra}
+    warm_thr = [c.marks[-1][0] * bs / c.wall for c in warm]
+    thr = from_samples("throughput", "samples/s", [k * bs / s for s in seconds], "higher",
+                       warm_thr, **common)
+    step = from_samples("step_time", "ms", [1e3 * s / k for s in seconds], "lower",
+                        [1e3 / w * bs for w in warm_thr], **common)
+    with_flops(ctx, net, ds, thr, TRAIN_FLOPS_FACTOR)
+    out = [thr, step]
+    per_call: dict[str, Any] = dict(batch_size=bs, dataset=name,
+                                    extra={"fit_calls": len(overhead)})
+    out.append(from_samples("per_call_overhead", "s", overhead, "lower", **per_call)
+               if len(overhead) > 1 else  # one fit call after the first: a single value
+               Measurement("per_call_overhead", "s", overhead[0], "lower", **per_call))
+    out.append(Measurement("trace_compile_time", "s", max(first, 0.0), "lower", batch_size=bs,
+                           dataset=name, extra={"first_fit_call_s": warm[0].wall}))
+    return on_path(out, path, GROUP, a.knobs(net))
 
 
 def run(ctx: Context) -> list[Measurement]:
     cfg = ctx.study.train
-    bs = cfg.batch_size
     name = cfg.dataset or ctx.task.train_dataset
-    ds = ctx.dataset(name, n_train=max(cfg.steps * bs, 64), n_test=64)
-    a = ctx.adapter
-    net = ctx.build(ds.input_shape, ds.num_classes)
-    a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
-
-    def data(steps: int):
-        idx = np.arange(steps * bs) % len(ds.train.y)  # cycle the set when k steps exceed it
-        return a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])
-
-    x, y = data(cfg.steps)
-    ctx.progress(f"train: {cfg.warmup} warm-up sample(s), then calibration")
-    warm = repeat(lambda: a.fit(net, x, y, bs), a.synchronize, warmup=cfg.warmup, samples=0)
-    cache: dict[int, tuple] = {cfg.steps: (x, y)}
-
-    def run_k(k: int) -> None:
-        steps = cfg.steps * k
-        if steps not in cache:
-            cache.clear()
-            cache[steps] = data(steps)
-        a.fit(net, *cache[steps], bs)
-
-    k = calibrate(run_k, a.synchronize, min_time=ctx.study.min_sample_s)
-    steps = cfg.steps * k
-    xs, ys = cache.get(steps) or data(steps)
-    ctx.progress(f"train: {cfg.samples} samples x {steps} steps")
-    t = repeat(lambda: a.fit(net, xs, ys, bs), a.synchronize, warmup=0, samples=cfg.samples)
-    n, nw = steps * bs, cfg.steps * bs
-    def common() -> dict:
-        return {"batch_size": bs, "dataset": name, "seconds": t.samples,
-                "extra": {"steps_per_sample": steps, "warmup_steps_per_sample": cfg.steps}}
-
-    thr = from_samples("throughput", "samples/s", [n / s for s in t.samples], "higher",
-                       [nw / s for s in warm.warmups], **common())
-    step = from_samples("step_time", "ms", [1e3 * s / steps for s in t.samples], "lower",
-                        [1e3 * s / cfg.steps for s in warm.warmups], **common())
-    with_flops(ctx, net, ds, thr, TRAIN_FLOPS_FACTOR)
-    return [thr, step]
+    ds = ctx.dataset(name, n_train=max(cfg.steps * cfg.batch_size, 64), n_test=64)
+    out: list[Measurement] = []
+    for path in ctx.paths("train", ds.input_shape):
+        try:
+            out += _path(ctx, path, ds, name)
+        except Exception as exc:  # noqa: BLE001 - one path's failure is its own record
+            ctx.progress(f"train[{path.id}] failed: {type(exc).__name__}: {exc}"[:300])
+            out.append(failed_path(path, GROUP, exc))
+    return out
