@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
 
+from twinbench.analysis.paths import is_headline
 from twinbench.atomic import write_atomic
 from twinbench.measure.stats import Comparison, compare
 from twinbench.results.schema import SCHEMA_VERSION, Record
@@ -63,7 +64,8 @@ def verdict(a: str, b: str, c: Comparison, better: str | None) -> str:
 def pairwise(records: list[Record]) -> list[PairResult]:
     groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.value is not None and r.scenario != "parity":
+        if r.status == "ok" and r.value is not None and r.scenario != "parity" \
+                and is_headline(r):  # each framework's best call path (analysis.paths)
             groups[(r.task, r.model, r.scenario, r.metric, r.mode, r.device)][r.framework] = r
     out = []
     for key, cells in groups.items():

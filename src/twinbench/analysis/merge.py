@@ -20,14 +20,14 @@ def base_job_id(job_id: str) -> str:
 
 
 def merge_processes(records: list[Record]) -> list[Record]:
-    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     out: list[Record] = []
     for r in records:
-        if "#" in r.job_id and r.status == "ok":
-            groups[(base_job_id(r.job_id), r.metric)].append(r)
+        if "#" in r.job_id and r.status == "ok":  # one call path's records pool together
+            groups[(base_job_id(r.job_id), r.metric, r.extra.get("call_path", ""))].append(r)
         else:
             out.append(r)
-    for (job_id, _metric), recs in groups.items():
+    for (job_id, _metric, _path), recs in groups.items():
         out.append(_merge(job_id, recs))
     return out
 

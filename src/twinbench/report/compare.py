@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from twinbench.analysis.comparisons import compare_records
+from twinbench.analysis.paths import is_headline
 from twinbench.measure.stats import Comparison
 from twinbench.results.schema import Record
 
@@ -64,8 +65,8 @@ def rows(records: list[Record]) -> list[Row]:
     an out-of-box number is never compared with a tuned one, nor CPU with GPU."""
     groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.scenario != "parity" and (r.value is not None
-                                                            or not_reached(r)):
+        if r.status == "ok" and r.scenario != "parity" and is_headline(r) and (
+                r.value is not None or not_reached(r)):
             groups[(r.task, r.model, r.scenario, r.metric, r.mode, r.device)][r.framework] = r
     out = []
     for (task, model, scenario, metric, mode, device), cells in groups.items():

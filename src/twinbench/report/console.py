@@ -89,11 +89,12 @@ def print_changes(changes: list[Any], only_a: list[Any], only_b: list[Any],
         t.add_column(c, justify="right" if c in ("A", "B", "B/A [95%]", "p") else "left")
     color = {"improved": "green", "regressed": "red"}
     for ch in changes:
-        task, model, fw, scen, metric, mode, device = ch.key
+        task, model, fw, scen, metric, mode, device, path = ch.key
         ratio = "—" if ch.ratio is None else f"{ch.ratio:.3f}" + (
             f" [{ch.ratio_ci95[0]:.3f}, {ch.ratio_ci95[1]:.3f}]" if ch.ratio_ci95 else "")
         v = ch.verdict if ch.verdict not in color else f"[{color[ch.verdict]}]{ch.verdict}[/]"
-        t.add_row(fw, escape(f"{scen} · {metric} ({model}, {mode}, {device})"),
+        via = f", {path}" if path else ""
+        t.add_row(fw, escape(f"{scen} · {metric} ({model}, {mode}{via}, {device})"),
                   f"{fmt(ch.a.value, ch.unit)} {fmt_ci(ch.a)}", f"{fmt(ch.b.value, ch.unit)} "
                   f"{fmt_ci(ch.b)}", ratio, "" if ch.p_value is None else f"{ch.p_value:.3g}", v)
     console.print(t)

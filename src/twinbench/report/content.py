@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
 from twinbench.report.claims import ClaimResult, assess
 from twinbench.report.compare import Row, failures, parity, rows
+from twinbench.report.paths_view import path_tables
+from twinbench.report.route_table import RouteTable
 from twinbench.results.schema import Record
 
 ZOO_QUERIES = ("detr", "resnet50", "bert", "unet")  # C11's examples and the zoo's own families
@@ -27,16 +29,6 @@ class Win:
 
 
 @dataclass
-class RouteTable:
-    """A deployment table (report.mobile / report.web rows, shared with the terminal)."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
 class ReportData:
     study: str
     records: list[Record]
@@ -46,6 +38,7 @@ class ReportData:
     ties: list[Row]
     untested: list[Row]
     route_tables: list[RouteTable]
+    path_tables: list[RouteTable]
     claims: list[ClaimResult]
     brevity: list[Any]
     zoos: dict[str, list[Any]] | None
@@ -142,5 +135,6 @@ def collect(study: str, records: list[Record], brevity: list[Any] | None = None,
     settings = sorted({f"{r.mode}, {r.device}, {r.threads} threads" for r in ok})
     return ReportData(
         study, records, list(dict.fromkeys(r.framework for r in records)), tables, wins, ties,
-        untested, route_tables, assess(records, brevity, zoos), brevity or [], zoos, zoo_note,
+        untested, route_tables, path_tables(records), assess(records, brevity, zoos),
+        brevity or [], zoos, zoo_note,
         env, per, parity(records), failures(records), settings)

@@ -72,14 +72,15 @@ def render_markdown(d: ReportData) -> str:
             for f in d.frameworks:
                 rec = row.cells.get(f)
                 c = row.vs_best(f) if rec else None
+                via = f"via {rec.extra['call_path']}" if rec and "call_path" in rec.extra else ""
                 cells.append("—" if rec is None else " ".join(filter(None, [
-                    fmt_value(rec), fmt_ci(rec), fmt_worse(c) if c else ""])))
+                    fmt_value(rec), fmt_ci(rec), via, fmt_worse(c) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
     from twinbench.report.profile_view import markdown_lines
 
     out += markdown_lines(d.records)  # the profile traces and how to open them
-    for t in d.route_tables:
+    for t in [*d.path_tables, *d.route_tables]:
         out += [f"## {esc(t.title)}", ""]
         out += table(t.columns, t.rows)
         out += [f"- {esc(n)}" for n in t.notes] + ([""] if t.notes else [])

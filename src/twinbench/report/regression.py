@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from twinbench.measure.stats import compare
 from twinbench.results.schema import Record
 
-Key = tuple[str, str, str, str, str, str, str]
+Key = tuple[str, str, str, str, str, str, str, str]
 
 
 @dataclass
 class Change:
-    key: Key  # task, model, framework, scenario, metric, mode, device
+    key: Key  # task, model, framework, scenario, metric, mode, device, call path
     unit: str
     better: str | None
     a: Record
@@ -31,7 +31,9 @@ class Change:
 
 
 def _key(r: Record) -> Key:
-    return (r.task, r.model, r.framework, r.scenario, r.metric, r.mode, r.device)
+    """One quantity of one framework, on one call path (a path is compared with itself)."""
+    return (r.task, r.model, r.framework, r.scenario, r.metric, r.mode, r.device,
+            r.extra.get("call_path", ""))
 
 
 def _index(records: list[Record]) -> dict[Key, Record]:

@@ -18,6 +18,7 @@ from twinbench.report.compare import (
     rows,
 )
 from twinbench.report.mobile import MOBILE_SCENARIO, print_mobile
+from twinbench.report.paths_view import print_paths
 from twinbench.report.profile_view import print_profiles
 from twinbench.report.web import WEB_SCENARIO, print_web
 from twinbench.results.schema import Record
@@ -50,6 +51,8 @@ def print_results(records: list[Record], console: Console) -> None:
                 ci = fmt_ci(rec)
                 if ci:
                     text += f"\n[dim]{ci}[/dim]"
+                if rec.extra.get("call_path"):
+                    text += f"\n[dim]via {escape(rec.extra['call_path'])}[/dim]"
                 if rec.fraction_of_peak is not None:
                     text += f"\n[dim]{rec.fraction_of_peak:.1%} of peak[/dim]"
                 c = row.vs_best(f)
@@ -64,6 +67,7 @@ def print_results(records: list[Record], console: Console) -> None:
                 if best else ""
             table.add_row(row.metric, *cells, label)
         console.print(table)
+    print_paths(records, console)
     print_web(records, console)
     print_mobile(records, console)
     print_profiles(records, console)  # stacked category bars; no-op without profile records

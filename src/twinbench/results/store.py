@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from twinbench.results.schema import SCHEMA_VERSION, Record, SchemaError, check_version
 
@@ -91,7 +92,7 @@ class Store:
             self._db.execute("UPDATE runs SET finished=? WHERE run_id=?", (finished, run_id))
 
     def add_job(
-        self, run_id: str, job_id: str, spec: dict, status: str, wall_s: float,
+        self, run_id: str, job_id: str, spec: dict[str, Any], status: str, wall_s: float,
         records: Iterable[Record],
     ) -> None:
         """Write a finished job and all its records atomically (all or nothing)."""
@@ -156,7 +157,7 @@ class Store:
 def _version(value: object, where: str) -> int:
     """A stored schema version as an int, or one line saying the file is damaged."""
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(str(value))
     except (TypeError, ValueError):
         raise SchemaError(f"{where} has a damaged schema version {str(value)[:40]!r}; it is not "
                           "a results database this twinbench wrote") from None
