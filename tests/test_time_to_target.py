@@ -1,8 +1,10 @@
 """Time-to-target in the accuracy scenario: the curve, the stop rule, "not reached", the clock.
 
 No framework is imported: the scenario runs against a fake adapter whose test accuracy climbs
-one step per ``fit`` call, under a fake clock that charges 1 s per fit and 100 s per predict, so
-the test can prove that evaluation time stays out of the training wall time.
+with the optimizer steps done, under a fake clock that charges 0.2 s per step, 0.5 s of fixed
+cost per ``fit`` call and 100 s per predict, so the test can prove that training is one fit call,
+that evaluation time stays out of the training wall time, and that the fit call's fixed cost is
+in the wall time but not in time-to-target (it comes after the last step).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rich.console import Console
 
 from twinbench.analysis.comparisons import pairwise
 from twinbench.analysis.merge import merge_processes
+from twinbench.frameworks.base import CallPath
 from twinbench.report.compare import fmt_value, rows
 from twinbench.report.markdown import render_markdown
 from twinbench.report.terminal import print_results
@@ -30,7 +33,7 @@ N_TEST = 100
 
 
 def _curve(*metrics: float) -> list[EvalPoint]:
-    return [EvalPoint(i + 1, 10 * (i + 1), 2.0 * (i + 1), m, 1.0) for i, m in enumerate(metrics)]
+    return [EvalPoint(i + 1, 10 * (i + 1), 2.0 * (i + 1), m) for i, m in enumerate(metrics)]
 
 
 def test_chunk_ends_per_epoch_and_every_n_steps() -> None:
@@ -69,16 +72,18 @@ class FakeClock:
 
 
 class FakeAdapter:
-    """Test accuracy after k fit calls is ACC[k - 1]; fit costs 1 s, predict 100 s (fake)."""
+    """Test accuracy after s steps is acc(s); a step costs 0.2 s, a fit call 0.5 s more after
+    its last step, a predict 100 s (fake clock)."""
 
-    ACC = (0.30, 0.70, 0.92, 0.97, 0.99, 1.0)
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock, self.fits, self.fit_sizes = clock, 0, []
+    def __init__(self, clock: FakeClock, acc: Any) -> None:
+        self.clock, self.acc, self.steps, self.fit_sizes = clock, acc, 0, []
 
     def compile_train(self, net: Any, lr: float, momentum: float, optimizer: str = "sgd",
-                      weight_decay: float = 0.0) -> None:
-        pass
+                      weight_decay: float = 0.0, path: Any = None) -> None:
+        self.path = path
+
+    def knobs(self, net: Any) -> dict[str, Any]:
+        return {"call_path": self.path.id}
 
     def to_device(self, x: np.ndarray) -> np.ndarray:
         return x
@@ -86,15 +91,20 @@ class FakeAdapter:
     def labels(self, y: np.ndarray) -> np.ndarray:
         return y
 
-    def fit(self, net: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-        self.clock.now += 1.0
-        self.fits += 1
+    def fit(self, net: Any, x: np.ndarray, y: np.ndarray, batch_size: int,
+            on_step: Any = None) -> float:
         self.fit_sizes.append(len(x))
-        return 1.0 / self.fits
+        for i in range(len(x) // batch_size):
+            self.clock.now += 0.2
+            self.steps += 1
+            if on_step is not None:
+                on_step(i + 1)
+        self.clock.now += 0.5  # the call's teardown
+        return 1.0
 
     def predict(self, net: Any, x: np.ndarray) -> np.ndarray:
         self.clock.now += 100.0
-        right = x[:, 0] < self.ACC[self.fits - 1] * N_TEST  # samples 0..k-1 right
+        right = x[:, 0] < self.acc(self.steps) * N_TEST  # samples 0..k-1 right
         logits = np.zeros((len(x), 2), np.float32)
         logits[np.arange(len(x)), np.where(right, 1, 0)] = 1.0  # true class of each is 1
         return logits
@@ -103,42 +113,64 @@ class FakeAdapter:
         pass
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, **acc: Any) -> tuple[list, FakeAdapter]:
+EPOCH_ACC = (0.30, 0.70, 0.92, 0.97, 0.99, 1.0)  # after each epoch of 5 steps
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, acc_of_steps: Any = None,
+         **acc: Any) -> tuple[list, FakeAdapter]:
     clock = FakeClock()
     monkeypatch.setattr(accuracy.time, "perf_counter", clock)
+    acc_of_steps = acc_of_steps or (lambda s: EPOCH_ACC[max(s - 1, 0) // 5])
     study = load_study(preset="tiny", overrides={"accuracy": {"batch_size": 10, **acc}})
     ds = Dataset("fake", Split(np.zeros((50, 1), np.float32), np.ones(50, np.int64)),
                  Split(np.arange(N_TEST, dtype=np.float32)[:, None], np.ones(N_TEST, np.int64)),
                  2, (1,))
-    fake = FakeAdapter(clock)
+    fake = FakeAdapter(clock, acc_of_steps)
+    path = CallPath("fit", "train", "out-of-box", {}, "")
     ctx = SimpleNamespace(
         study=study, task=TASKS["image-classification"], adapter=fake,
         dataset=lambda name, n_train=None: ds, build=lambda shape, ncls: object(),
-        evaluate=image_classification.evaluate, progress=lambda msg: None)
+        evaluate=image_classification.evaluate, progress=lambda msg: None,
+        primary_path=lambda kind, shape: path)
     return accuracy.run(ctx), fake  # type: ignore[arg-type]
 
 
-def test_scenario_stops_the_clock_for_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_fit_call_and_the_clock_stops_for_evaluation(monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
     out, fake = _run(monkeypatch, epochs=4)  # default target of image-classification: 0.9
     m = {r.metric: r for r in out}
-    assert fake.fit_sizes == [50] * 4  # one fit per epoch, 5 full batches of 10
-    assert m["time_to_target"].value == 3.0  # 3 fits x 1 s; the 300 s of predicts excluded
+    assert fake.fit_sizes == [200]  # ONE fit call over 4 epochs of 5 full batches of 10
+    assert m["time_to_target"].value == pytest.approx(3.0)  # 15 steps x 0.2 s; predicts out
     assert m["steps_to_target"].value == 15.0
-    assert m["train_wall_time"].value == 4.0
+    assert m["train_wall_time"].value == pytest.approx(4.5)  # 20 steps + the call's 0.5 s
     assert m["accuracy"].value == pytest.approx(0.97)  # after the budget: the last evaluation
     curve = m["time_to_target"].extra["curve"]
     assert [p["steps"] for p in curve] == [5, 10, 15, 20]
-    assert [p["train_s"] for p in curve] == [1.0, 2.0, 3.0, 4.0]
+    assert [p["train_s"] for p in curve] == pytest.approx([1.0, 2.0, 3.0, 4.0])
     assert m["time_to_target"].extra["target"] == TASKS["image-classification"].target == 0.9
+    assert m["accuracy"].extra["fit_calls"] == 1
+    assert m["accuracy"].extra["call_path"] == "fit"
 
 
-def test_eval_every_splits_epochs_into_fit_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    out, fake = _run(monkeypatch, epochs=2, eval_every=2, target=0.95)
+def test_eval_every_evaluates_inside_the_one_fit_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    out, fake = _run(monkeypatch, acc_of_steps=lambda s: 0.16 * s, epochs=2, eval_every=2,
+                     target=0.95)
     m = {r.metric: r for r in out}
-    assert fake.fit_sizes == [20, 20, 10, 10, 20, 20]  # chunks end at steps 2, 4, 5 | 6, 8, 10
-    assert m["steps_to_target"].value == 6.0 and m["time_to_target"].value == 4.0
-    assert m["accuracy"].extra["epoch_losses"] == pytest.approx(
-        [(2 * 1 + 2 / 2 + 1 / 3) / 5, (1 / 4 + 2 / 5 + 2 / 6) / 5])
+    assert fake.fit_sizes == [100]
+    curve = m["time_to_target"].extra["curve"]
+    assert [p["steps"] for p in curve] == [2, 4, 5, 6, 8, 10]  # every 2 steps and epoch ends
+    assert m["steps_to_target"].value == 6.0  # 0.96 >= 0.95
+    assert m["time_to_target"].value == pytest.approx(1.2)
+
+
+def test_data_beyond_the_cap_is_split_over_fit_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accuracy, "MAX_FIT_BYTES", 2 * 50 * 4)  # two epochs of 50 x 1 floats
+    out, fake = _run(monkeypatch, epochs=3)
+    m = {r.metric: r for r in out}
+    assert fake.fit_sizes == [100, 50] and m["accuracy"].extra["fit_calls"] == 2
+    assert m["train_wall_time"].value == pytest.approx(15 * 0.2 + 2 * 0.5)
+    curve = m["time_to_target"].extra["curve"]
+    assert [p["train_s"] for p in curve] == pytest.approx([1.0, 2.0, 3.5])  # + first call's 0.5
 
 
 def test_not_reached_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
