@@ -219,6 +219,11 @@ class KerasAdapter:
 
     def predict(self, net: Any, x: Any) -> np.ndarray:
         # Keras documents __call__ (not predict) as the fast path for a single batch.
+        if not getattr(net, "_jax_state_synced", True):
+            # inside fit (an evaluation from on_step): Keras-JAX keeps the training state apart
+            # from the model's variables and only puts it back at an epoch's end, or when a
+            # callback asks, as here, through jax_state_sync()
+            net.jax_state_sync()
         out: np.ndarray = self.keras.ops.convert_to_numpy(net(x, training=False))
         return out
 
@@ -240,10 +245,32 @@ class KerasAdapter:
         return (lambda: self._block(ops.matmul(a, b))), 2 * n**3
 
     def stream(self, n_floats: int) -> tuple[Callable[[], object], int]:
-        """An elementwise pass over a large array: bytes read + written per call."""
-        ops = self.keras.ops
-        a = ops.ones((n_floats,), dtype="float32")
-        return (lambda: self._block(ops.multiply(a, 1.0001))), 2 * 4 * n_floats
+        """``a += d`` in place over preallocated arrays (two reads, one write per element): each
+        backend's own in-place form — TF ``Variable.assign_add``, JAX a jitted add whose input
+        buffer is donated to its output, torch ``add_`` — so no call allocates (an allocating
+        op would time page faults, not memory bandwidth)."""
+        nbytes = 3 * 4 * n_floats
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            v = tf.Variable(tf.zeros(n_floats))
+            d = tf.fill((n_floats,), 1e-7)
+            return (lambda: v.assign_add(d, read_value=False)), nbytes
+        if self.backend == "jax":
+            import jax
+            import jax.numpy as jnp
+
+            add = jax.jit(lambda x, y: x + y, donate_argnums=0)
+            state = [jnp.zeros(n_floats), jnp.full((n_floats,), 1e-7, dtype=jnp.float32)]
+
+            def step() -> object:
+                state[0] = add(state[0], state[1]).block_until_ready()
+                return state[0]
+            return step, nbytes
+        import torch
+
+        a, dt = torch.zeros(n_floats), torch.full((n_floats,), 1e-7)
+        return (lambda: a.add_(dt)), nbytes
 
     def synchronize(self) -> None:
         if self.backend == "jax":
