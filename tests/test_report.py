@@ -33,8 +33,11 @@ BACKEND = {"pytorch": "torch", "lightning": "torch", "keras-tf": "tensorflow",
 def rec(fw: str, scenario: str, metric: str, value: float | None, unit: str = "ms",
         better: str | None = "lower", samples: list[float] | None = None, model: str = "resnet",
         **kw) -> Record:
-    """A synthetic record; ``samples`` around ``value`` give it an interval and a test."""
+    """A synthetic record; ``samples`` around ``value`` give it an interval, and three worker
+    processes' values around it (2% apart) make it testable (measure.stats)."""
     ci = (min(samples), max(samples)) if samples else None
+    if samples and value is not None and "extra" not in kw:
+        kw["extra"] = {"processes": 3, "process_values": spread(value, n=3, seed=len(samples))}
     return Record(study="synthetic", run_id="r1", job_id=f"image-classification/{model}/{fw}/"
                   f"{scenario}", task="image-classification", model=model, framework=fw,
                   backend=BACKEND.get(fw, "torch"), scenario=scenario, metric=metric, unit=unit,

@@ -102,9 +102,12 @@ def plan(study: Study) -> list[Job]:
                         timed.append(Job(f"{base}/{fw}/{sc}{tag}{suffix}", task, model, fw, sc,
                                          study.size, settings, parity_ids.get(fw), p, also,
                                          mode=mode))
-    # Interleave repeats (all frameworks' #1, then #2 ...) so slow drift on the machine is
-    # spread over every framework instead of landing on one.
-    timed.sort(key=lambda j: j.process)
+    # Interleave: all frameworks' #1, then #2 ...; inside a round, framework after framework
+    # for each scenario (A B A B ...), so slow drift on the machine is spread over every
+    # framework instead of landing on one.
+    order = {sc: i for i, sc in enumerate(study.scenarios)}
+    fws = {fw: i for i, fw in enumerate(study.frameworks)}
+    timed.sort(key=lambda j: (j.process, order.get(j.scenario, 0), j.mode, fws[j.framework]))
     ceilings = [Job(f"{MACHINE[0]}/{MACHINE[1]}/{fw}/ceiling", *MACHINE, fw, "ceiling",
                     study.size, settings) for fw in unhosted]
     return ceilings + jobs + timed

@@ -256,9 +256,15 @@ def _known(values: list[str], valid: tuple[str, ...], what: str, allow_empty: bo
 # learns at 5e-4 (docs/models.md). [train] carries it too: parity checks [train]'s optimizer.
 _DETR_ADAMW = {"optimizer": "adamw", "lr": 5e-4, "weight_decay": 1e-4}
 
+# Presets whose figures feed verdicts measure in this many worker processes: a difference is
+# tested only across processes (measure.stats.MIN_PROCESSES), and their runs interleave the
+# frameworks (plan.plan).
+VERDICT_PROCESSES = 3
+
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
+        "processes": VERDICT_PROCESSES,
         "frameworks": ["pytorch", "keras-tf"],
         "size": "small",
         "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1},
@@ -268,6 +274,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "zoo": {  # one twin per task x the three training styles: train, infer, time-to-target
         "name": "zoo",
+        "processes": VERDICT_PROCESSES,
         "tasks": ["image-classification", "semantic-segmentation", "text-classification"],
         "frameworks": ["pytorch", "lightning", "keras-tf"],
         "scenarios": ["train", "infer", "accuracy"],
@@ -279,6 +286,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "detection": {  # the DETR twin x the three training styles, AdamW (SGD leaves it at mAP ~0)
         "name": "detection",
+        "processes": VERDICT_PROCESSES,
         "tasks": ["object-detection"],
         "frameworks": ["pytorch", "lightning", "keras-tf"],
         "scenarios": ["train", "infer", "accuracy"],
@@ -291,6 +299,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "backends": {
         "name": "backends",
+        "processes": VERDICT_PROCESSES,
         "frameworks": ["pytorch", "keras-tf", "keras-jax", "keras-torch"],
         "size": "small",
         "train": {"batch_size": 32, "steps": 3, "samples": 5, "warmup": 1},
@@ -299,9 +308,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "latency": {
         "name": "latency",
+        "processes": VERDICT_PROCESSES,
         "frameworks": ["pytorch", "keras-tf"],
         "scenarios": ["infer", "server"],
-        "processes": 2,
         "infer": {"latency_runs": 100, "min_duration_s": 2.0},
     },
     "precise": {

@@ -1,21 +1,33 @@
 """Pairwise framework comparisons with significance, written to DIR/comparisons.jsonl.
 
 For every measured quantity (same task, model, scenario, metric, mode, device) and every pair of
-frameworks: the ratio of medians a/b with its bootstrap 95% interval and a two-sided
-Mann-Whitney U test at 5%. "no significant difference" is reported where that is the answer.
+frameworks: the ratio a/b with its 95% interval, and — only where both sides were measured in
+at least ``MIN_PROCESSES`` worker processes — a test across processes (``measure.stats``:
+Welch's t on the logs of the per-process values). Measurements of one process are compared
+"within-process only", never called significant; single values are not tested.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from pathlib import Path
 
 from twinbench.analysis.paths import is_headline
 from twinbench.atomic import write_atomic
-from twinbench.measure.stats import Comparison, compare
+from twinbench.measure.stats import (
+    LOADED,
+    MIN_PROCESSES,
+    OTHER_LOAD_LIMIT,
+    REPLICATED,
+    SINGLE,
+    WITHIN,
+    Comparison,
+    compare,
+    compare_processes,
+)
 from twinbench.results.schema import SCHEMA_VERSION, Record
 
 
@@ -38,21 +50,55 @@ class PairResult:
     p_value: float | None
     significant: bool | None
     verdict: str
+    basis: str = REPLICATED  # what the interval and test rest on (measure.stats)
+    processes: tuple[int, int] = (1, 1)
     schema_version: int = SCHEMA_VERSION
 
 
+def process_values(r: Record) -> list[float]:
+    """The record's statistic in each worker process that produced it (merge_processes)."""
+    return [float(v) for v in r.extra.get("process_values") or [] if v is not None]
+
+
+def processes(r: Record) -> int:
+    return int(r.extra.get("processes", 1))
+
+
+def other_load(r: Record) -> float:
+    """Other processes' share of the CPU while the record was measured: during its timed
+    windows where the worker reported them (the worst process of a merged record), else over
+    its whole job."""
+    env = r.env or {}
+    return float(env.get("other_cpu_load_timed", env.get("other_cpu_load")) or 0.0)
+
+
 def compare_records(a: Record, b: Record) -> Comparison | None:
-    """Ratio a/b of two records of one quantity; None when a value is missing or zero."""
+    """Ratio a/b of two records of one quantity; None when a value is missing or zero.
+
+    Replicated when both have ``MIN_PROCESSES`` processes; else within-process (a tail record
+    compares its percentile, not medians); else single values. A comparison with other load
+    above ``OTHER_LOAD_LIMIT`` on either side keeps its ratio but is not tested (``LOADED``)."""
     if a.value is None or b.value is None or b.value == 0:
         return None
-    if a.samples and b.samples:  # a tail-latency record compares its percentile, not medians
+    pa, pb = process_values(a), process_values(b)
+    if max(other_load(a), other_load(b)) > OTHER_LOAD_LIMIT and (a.samples or pa):
+        c = compare_processes(pa, pb) if min(len(pa), len(pb)) >= MIN_PROCESSES else \
+            compare(a.samples, b.samples, of=a.extra.get("statistic", "median")) \
+            if a.samples and b.samples else Comparison(a.value / b.value, None, None, None)
+        return replace(c, p_value=None, significant=None, basis=LOADED)
+    if min(len(pa), len(pb)) >= MIN_PROCESSES:
+        return compare_processes(pa, pb)
+    if a.samples and b.samples:
         return compare(a.samples, b.samples, of=a.extra.get("statistic", "median"))
-    return Comparison(a.value / b.value, None, None, None)
+    return Comparison(a.value / b.value, None, None, None, SINGLE)
 
 
 def verdict(a: str, b: str, c: Comparison, better: str | None) -> str:
     if c.significant is None:
-        return "not testable (too few samples)"
+        return {WITHIN: "within-process only: not tested across processes",
+                SINGLE: "single values: not tested",
+                LOADED: "excluded from verdicts: other processes loaded the CPU while timed",
+                }.get(c.basis, "not tested")
     if not c.significant:
         return "no significant difference"
     if better is None:
@@ -76,7 +122,8 @@ def pairwise(records: list[Record]) -> list[PairResult]:
                 continue
             out.append(PairResult(*key[:4], ra.unit, ra.better, key[4], key[5], fa, fb,
                                   ra.value, rb.value, c.ratio, c.ratio_ci95, c.p_value,
-                                  c.significant, verdict(fa, fb, c, ra.better)))
+                                  c.significant, verdict(fa, fb, c, ra.better), c.basis,
+                                  (processes(ra), processes(rb))))
     return out
 
 

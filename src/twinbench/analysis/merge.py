@@ -55,8 +55,13 @@ def _merge(job_id: str, recs: list[Record]) -> Record:
     extra = dict(first.extra)
     extra["processes"] = len(recs)
     extra["process_values"] = [r.value for r in recs]
+    env = dict(first.env)
+    for key in ("other_cpu_load", "other_cpu_load_timed", "cpu_steal", "cpu_steal_timed"):
+        loads = [r.env[key] for r in recs if r.env.get(key) is not None]
+        if loads:  # the worst process speaks for the merged figure
+            env[key] = max(loads)
     return first.model_copy(update={
         "job_id": job_id, "value": value, "samples": samples,
         "warmups": [w for r in recs for w in r.warmups], "ci95": ci,
-        "warnings": warnings, "extra": extra,
+        "warnings": warnings, "extra": extra, "env": env,
     })

@@ -2,7 +2,17 @@
 significance-tested comparisons between frameworks.
 
 A number without its uncertainty is not shown as a verdict (fairness rule 5), so every timed
-quantity goes through :func:`summarize`, and every pair of frameworks through :func:`compare`.
+quantity goes through :func:`summarize`, and every pair of frameworks through a comparison:
+
+* **replicated** (:func:`compare_processes`): each side measured in at least ``MIN_PROCESSES``
+  worker processes. The unit of replication is the process — allocator state, memory layout and
+  caches differ between processes, not between samples of one — so the test runs on the
+  per-process values (medians, or the percentile a tail record is): Welch's t on their logs. The
+  ratio is the ratio of geometric means with the matching t interval, so "significant" and
+  "the interval excludes 1" are one statement.
+* **within-process only** (:func:`compare`): one process per side. Samples of one process are
+  not independent replicates of the framework, so the ratio and its bootstrap interval are
+  shown, labelled, and never called significant.
 
 ``scipy.stats`` is imported where an interval or a test is computed, not at module import:
 workers import this module for medians and warnings, and leave the bootstrap to the
@@ -21,6 +31,12 @@ CV_WARN = 0.10
 OUTLIER_MADS = 5.0  # a min/max this many scaled MADs from the median is "extreme"
 ALPHA = 0.05
 N_RESAMPLES = 2000
+MIN_PROCESSES = 3  # per side, for a comparison to be tested at all
+# Other processes' share of the CPU during a measurement's timed windows above which its
+# figures are flagged and its comparisons kept out of verdicts.
+OTHER_LOAD_LIMIT = 0.10
+REPLICATED, WITHIN, SINGLE = "processes", "within-process only", "single values"
+LOADED = "excluded: other load"
 # A sample shorter than this many clock ticks is dominated by the clock's own resolution.
 CLOCK_TICKS_MIN = 1000
 
@@ -36,12 +52,14 @@ class Summary:
 
 @dataclass(frozen=True)
 class Comparison:
-    """a versus b: ``ratio`` = median(a) / median(b), with its own interval and a test."""
+    """a versus b: ``ratio`` of the statistic, with its own interval and a test."""
 
     ratio: float
     ratio_ci95: tuple[float, float] | None
     p_value: float | None
-    significant: bool | None  # None: too few samples to test
+    significant: bool | None  # None: not tested (one process per side, or single values)
+    basis: str = REPLICATED  # REPLICATED | WITHIN | SINGLE: what the interval and test rest on
+    p_adjusted: float | None = None  # Holm-adjusted, where several tests feed one verdict
 
 
 NORMAL_MAD_SCALE = 1.482602218505602  # 1 / Phi^-1(3/4), scipy's median_abs_deviation "normal"
@@ -149,26 +167,65 @@ def statistic(of: str) -> Callable[..., np.ndarray]:
 
 def compare(a: Sequence[float], b: Sequence[float], seed: int = 0,
             of: str = "median") -> Comparison:
-    """Ratio a/b of a statistic (``of``: the median, or "p99" …) with a bootstrap interval, and
-    a two-sided Mann-Whitney U test of the two sample sets."""
+    """Within-process only: the ratio a/b of a statistic (``of``: the median, or "p99" …) of two
+    sample sets, with a bootstrap interval of that statistic's ratio — and no significance:
+    samples of one process are not replicates of the framework (module docstring)."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     stat = statistic(of)
     ratio = float(stat(xa) / stat(xb))
     if xa.size < 3 or xb.size < 3:
-        return Comparison(ratio, None, None, None)
+        return Comparison(ratio, None, None, None, WITHIN)
+    if np.all(xa == xa[0]) and np.all(xb == xb[0]):
+        return Comparison(ratio, (ratio, ratio), None, None, WITHIN)
     from scipy import stats
 
-    p = float(stats.mannwhitneyu(xa, xb, alternative="two-sided").pvalue)
-    if np.all(xa == xa[0]) and np.all(xb == xb[0]):
-        ci = (ratio, ratio)
-    else:
-        res = stats.bootstrap(
-            (xa, xb), lambda u, v, axis=-1: stat(u, axis=axis) / stat(v, axis=axis),
-            paired=False, confidence_level=0.95, n_resamples=N_RESAMPLES, method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-        ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
-    return Comparison(ratio, ci, p, p < ALPHA)
+    res = stats.bootstrap(
+        (xa, xb), lambda u, v, axis=-1: stat(u, axis=axis) / stat(v, axis=axis),
+        paired=False, confidence_level=0.95, n_resamples=N_RESAMPLES, method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+    return Comparison(ratio, ci, None, None, WITHIN)
+
+
+def compare_processes(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """Replicated: per-process values of each side (at least ``MIN_PROCESSES`` each). Welch's t
+    on their logs; the ratio of geometric means with its t interval (module docstring). Values
+    at or below 0 (an overhead that came out negative by noise) are compared as they are:
+    Welch's t on the values, ratio of means, no ratio interval."""
+    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if min(xa.size, xb.size) < MIN_PROCESSES:
+        raise ValueError(f"a replicated comparison needs {MIN_PROCESSES} processes per side")
+    from scipy import stats
+
+    if (xa <= 0).any() or (xb <= 0).any():
+        p = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue)
+        p = 1.0 if np.isnan(p) else p
+        ratio = float(xa.mean() / xb.mean()) if xb.mean() else float("nan")
+        return Comparison(ratio, None, p, p < ALPHA, REPLICATED)
+    la, lb = np.log(xa), np.log(xb)
+    d = float(la.mean() - lb.mean())
+    va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
+    se = float(np.sqrt(va + vb))
+    if se == 0:  # identical values in every process: no noise to test against
+        return Comparison(float(np.exp(d)), (float(np.exp(d)),) * 2, None, d != 0, REPLICATED)
+    df = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1))
+    p = float(2 * stats.t.sf(abs(d) / se, df))
+    q = float(stats.t.ppf(1 - ALPHA / 2, df))
+    return Comparison(float(np.exp(d)), (float(np.exp(d - q * se)), float(np.exp(d + q * se))),
+                      p, p < ALPHA, REPLICATED)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment: family-wise error at ALPHA over several tests that feed
+    one verdict (None stays None: an untested comparison takes no part)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list[float | None] = list(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        out[i] = running
+    return out
 
 
 def percentile(samples: Sequence[float] | np.ndarray, q: float) -> float:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from twinbench.analysis.comparisons import compare_records
 from twinbench.analysis.paths import is_headline
-from twinbench.measure.stats import Comparison
+from twinbench.measure.stats import LOADED, WITHIN, Comparison
 from twinbench.results.schema import Record
 
 
@@ -120,7 +120,20 @@ def fmt_worse(c: Comparison) -> str:
         text += f" [{c.ratio_ci95[0]:.2f}, {c.ratio_ci95[1]:.2f}]"
     if c.significant is False:
         text += " n.s."
+    elif c.basis == WITHIN:
+        text += " (within-process only)"
+    elif c.basis == LOADED:
+        text += " (other load: untested)"
     return text
+
+
+LEGEND = ("Values are medians with bootstrap 95% intervals (hierarchical over worker processes "
+          "when there are several); 'N× worse [lo, hi]' is the ratio to the best with its "
+          "interval; a difference is tested only across >= 3 worker processes per framework "
+          "(Welch t on the logs of the per-process values, 5%): 'n.s.' = not significant; "
+          "'(within-process only)' = one process, never called significant; '(other load: "
+          "untested)' = other processes used over 10% of the CPU during its timed windows, "
+          "kept out of verdicts.")
 
 
 def fmt_ci(r: Record) -> str:

@@ -50,12 +50,18 @@ class ReportData:
     settings: list[str]
 
 
+# A tail percentile comes from the same samples as its median: one sample set, one verdict (the
+# median's); the tails stay in the tables beside it.
+TAILS = ("latency_p90", "latency_p99")
+
+
 def verdicts(all_rows: list[Row]) -> tuple[dict[str, list[Win]], list[Row], list[Row]]:
-    """Rows won significantly (the winner beats every other framework at 5%), ties, untested."""
+    """Rows won significantly (the winner beats every other framework at 5%, tested across
+    processes), ties, and rows not tested (one process, or single values)."""
     wins: dict[str, list[Win]] = defaultdict(list)
     ties, untested = [], []
     for row in all_rows:
-        if len(row.cells) < 2 or row.best is None:
+        if len(row.cells) < 2 or row.best is None or row.metric in TAILS:
             continue
         others = [(f, row.vs_best(f)) for f in row.cells if f != row.best]
         if any(c is None or c.significant is None for _, c in others):

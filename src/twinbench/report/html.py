@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from twinbench.atomic import write_atomic
-from twinbench.report.compare import fmt, fmt_ci, fmt_value, fmt_worse
+from twinbench.report.compare import LEGEND, fmt, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData, collect, zoo_search
 from twinbench.results.schema import Record
 
@@ -45,7 +45,7 @@ def render(data: ReportData) -> str:
     figures = [(title, Markup(fig)) for title, fig in scenario_figures(data.records)]
     return _env.get_template("report.html.j2").render(
         d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
-        fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class,
+        fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class, legend=LEGEND,
         run_ids=sorted({r.run_id for r in data.records}), traces=trace_rows(data.records),
     )
 

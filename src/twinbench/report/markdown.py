@@ -9,7 +9,7 @@ and GitHub renders inline HTML.
 
 from __future__ import annotations
 
-from twinbench.report.compare import fmt_ci, fmt_value, fmt_worse
+from twinbench.report.compare import LEGEND, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
 
 ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ",
@@ -43,9 +43,8 @@ def _availability(d: ReportData) -> list[str]:
 
 def render_markdown(d: ReportData) -> str:
     out = [f"# twinbench · {esc(d.study)}", "",
-           f"{len(d.records)} records · {esc('; '.join(d.settings))}. Medians with bootstrap 95% "
-           "intervals; ratios to the best with their interval; n.s. = no significant difference "
-           "(Mann–Whitney U, 5%).", "", "## Summary verdict", ""]
+           f"{len(d.records)} records · {esc('; '.join(d.settings))}. {esc(LEGEND)}", "",
+           "## Summary verdict", ""]
     for fw, wins in d.wins.items():
         items = "; ".join(f"{w.row.scenario} {w.row.metric} ({w.text})" for w in wins)
         out.append(f"- **{esc(fw)}** significantly better on {len(wins)}: {esc(items)}")
@@ -53,7 +52,8 @@ def render_markdown(d: ReportData) -> str:
         out.append("- no significant difference: " + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.ties)))
     if d.untested:
-        out.append("- single values, untested: " + esc(", ".join(
+        out.append("- not tested across processes (one process, or single values): "
+                   + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.untested)))
     if not (d.wins or d.ties):
         out.append("- no quantity was measured for two frameworks")

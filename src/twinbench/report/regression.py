@@ -1,16 +1,18 @@
 """`twinbench compare DIR_A DIR_B`: the same quantities in two studies, side by side, with
 significance — e.g. one study per framework version, the basis for regression tracking.
 
-Records match on task, model, framework, scenario, metric, mode and device. With raw samples on
-both sides the change is the ratio of medians B/A with its bootstrap 95% interval and a
-Mann-Whitney U test at 5% (``measure.stats.compare``); single values get a ratio and no verdict.
+Records match on task, model, framework, scenario, metric, mode, device and call path. The
+change B/A follows the same rules as a comparison between frameworks
+(``analysis.comparisons.compare_records``): tested across processes when both studies ran at
+least 3 worker processes per measurement, else a ratio with its interval and no verdict
+("untested"): one process per study cannot tell a regression from process-to-process noise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twinbench.measure.stats import compare
+from twinbench.analysis.comparisons import compare_records
 from twinbench.results.schema import Record
 
 Key = tuple[str, str, str, str, str, str, str, str]
@@ -58,12 +60,10 @@ def compare_studies(a: list[Record], b: list[Record]) -> tuple[list[Change], lis
     out = []
     for k in sorted(set(ia) & set(ib)):
         ra, rb = ia[k], ib[k]
-        if ra.samples and rb.samples and len(ra.samples) >= 3 and len(rb.samples) >= 3:
-            c = compare(rb.samples, ra.samples)
-            ratio, ci, p, sig = c.ratio, c.ratio_ci95, c.p_value, c.significant
-        else:
-            ratio = rb.value / ra.value if ra.value else None  # type: ignore[operator]
-            ci, p, sig = None, None, None
+        # the same rules as between frameworks: tested only across >= 3 processes per study
+        c = compare_records(rb, ra)
+        ratio, ci, p, sig = (c.ratio, c.ratio_ci95, c.p_value, c.significant) if c else \
+            (None, None, None, None)
         out.append(Change(k, ra.unit, ra.better, ra, rb, ratio, ci, p, sig,
                           verdict(ratio, sig, ra.better)))
     return out, sorted(set(ia) - set(ib)), sorted(set(ib) - set(ia))
