@@ -47,3 +47,21 @@ def test_a_reaped_child_is_not_counted_twice():
     sampled, blind = _watched(BURN)
     assert sum(sampled._seen.values()) >= 1.0  # it did see the child work
     assert abs(sampled.own_cpu() - blind.own_cpu()) < 0.3
+
+
+def test_load_is_judged_over_the_timed_windows_only():
+    """Busy time of other processes during import or compilation must not flag a timing, and a
+    burst inside the timed window must not be diluted by the quiet rest of the job."""
+    import os
+
+    cores = os.cpu_count() or 1
+    m = LoadMeter()
+    # (monotonic s, system busy s, steal s, the worker's own CPU s), cumulative
+    m.series = [(0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 0.0, 0.0), (2.0, 1.0, 0.0, 0.0),
+                (3.0, 3.0, 0.5, 1.0)]
+    assert m.fractions_in([(1.0, 2.0)]) == {"other": 0.0, "steal": 0.0}  # quiet window
+    assert m.fractions_in([(0.0, 1.0)])["other"] == round(1.0 / cores, 3)  # the burst
+    both = m.fractions_in([(0.5, 1.0), (2.0, 2.5)])  # halves of two intervals
+    assert both["other"] == round((0.5 * 1.0 + 0.5 * 1.0) / (1.0 * cores), 3)
+    assert both["steal"] == round(0.5 * 0.5 / (1.0 * cores), 3)
+    assert m.fractions_in([(5.0, 6.0)]) is None  # no sampled interval overlaps

@@ -71,13 +71,21 @@ class StepClock:
                 if s0 >= after]
 
 
+# (start, end) on the system-wide monotonic clock of every CpuWindow of this process: the worker
+# reports them, so the orchestrator's load meter can judge the load during the timed windows
+# alone (runner.local.LoadMeter.fractions_in).
+TIMED_WINDOWS: list[tuple[float, float]] = []
+
+
 @dataclass
 class CpuWindow:
     """CPU seconds this process used over a wall-clock window: how many cores a framework
-    actually kept busy while timed (fairness rule 2 asks for equal resources; this shows them)."""
+    actually kept busy while timed (fairness rule 2 asks for equal resources; this shows them).
+    The window is also recorded in ``TIMED_WINDOWS``."""
 
     cpu0: float = 0.0
     t0: float = 0.0
+    mono0: float = 0.0
 
     @staticmethod
     def _cpu() -> float:
@@ -85,12 +93,13 @@ class CpuWindow:
         return r.ru_utime + r.ru_stime
 
     def __enter__(self) -> CpuWindow:
-        self.cpu0, self.t0 = self._cpu(), time.perf_counter()
+        self.cpu0, self.t0, self.mono0 = self._cpu(), time.perf_counter(), time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cpu_s = self._cpu() - self.cpu0
         self.wall_s = time.perf_counter() - self.t0
+        TIMED_WINDOWS.append((self.mono0, time.monotonic()))
 
     def extra(self) -> dict[str, float | None]:
         """CPU and wall seconds; ``cores_used`` only over a window long enough that the kernel's

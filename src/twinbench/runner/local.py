@@ -23,14 +23,14 @@ from typing import Any
 import psutil
 
 from twinbench.frameworks.base import FRAMEWORKS
-from twinbench.measure.stats import interval
+from twinbench.measure.stats import OTHER_LOAD_LIMIT, interval
 from twinbench.plan import Job
 from twinbench.results.schema import Record
 from twinbench.results.store import Store
 from twinbench.study import Study
 
 TAIL_CHARS = 1500
-OTHER_LOAD_WARN = 0.10
+OTHER_LOAD_WARN = OTHER_LOAD_LIMIT
 WATCH_INTERVAL_S = 0.25
 
 
@@ -45,6 +45,10 @@ class LoadMeter:
     its rusage (Chromium's renderers, under an export-web job). ``sample_tree`` reads the time of
     the worker and every live descendant; the worker's own CPU is the larger of the two counts,
     so that time is not read as another process's load, and nothing is counted twice.
+
+    Each ``sample_tree`` also adds a point to a time series (monotonic clock, system busy and
+    steal time, own CPU), so ``fractions_in`` can tell the load during the worker's timed
+    windows apart from the load during its import, compilation and warm-up.
     """
 
     def __init__(self) -> None:
@@ -53,6 +57,37 @@ class LoadMeter:
         self.self0 = self._cpu(resource.RUSAGE_SELF)
         self.t0 = time.perf_counter()
         self._seen: dict[int, float] = {}  # pid -> CPU seconds at its last reading
+        self.series: list[tuple[float, float, float, float]] = []
+        self.point()
+
+    @staticmethod
+    def _busy_steal(t: Any) -> tuple[float, float]:
+        busy = sum(getattr(t, f) for f in t._fields
+                   if f not in ("idle", "iowait", "steal", "guest", "guest_nice"))
+        return busy, getattr(t, "steal", 0.0)
+
+    def point(self) -> None:
+        busy, steal = self._busy_steal(psutil.cpu_times())
+        self.series.append((time.monotonic(), busy, steal, self.own_cpu()))
+
+    def fractions_in(self, windows: list[tuple[float, float]]) -> dict[str, float] | None:
+        """``fractions`` over the given (monotonic) windows only: each interval between two
+        samples (WATCH_INTERVAL_S apart) counts by its overlap with the windows; None when no
+        sampled interval overlaps them."""
+        span = other = steal = 0.0
+        cores = os.cpu_count() or 1
+        for (t0, b0, s0, o0), (t1, b1, s1, o1) in zip(self.series, self.series[1:],
+                                                        strict=False):
+            if t1 <= t0:
+                continue
+            w = sum(max(0.0, min(t1, e) - max(t0, s)) for s, e in windows) / (t1 - t0)
+            if w > 0:
+                span += w * (t1 - t0) * cores
+                other += w * max(0.0, (b1 - b0) - (o1 - o0))
+                steal += w * (s1 - s0)
+        if span <= 0:
+            return None
+        return {"other": round(other / span, 3), "steal": round(steal / span, 3)}
 
     def sample_tree(self, pid: int) -> float:
         """Read the CPU time of process ``pid`` (started after this meter) and its descendants;
@@ -70,6 +105,7 @@ class LoadMeter:
             except psutil.Error:
                 continue
             self._seen[p.pid] = t.user + t.system
+        self.point()
         return rss / 2**20
 
     @staticmethod
@@ -279,19 +315,27 @@ class LocalRunner:
                              **{"knobs": payload.get("knobs", {}), **_record_fields(m, job)})
                 for m in payload["measurements"]
             ]
+            windows = [(float(a), float(b)) for a, b in payload.get("timed_windows", [])]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             # A worker that exits 0 with a damaged results file fails its job, not the study.
             why = f"worker wrote unreadable results ({type(exc).__name__}: {str(exc)[:200]})"
             return self.failed(job, f"{why} (log: {log_path})\n{_tail(log_path)}", wall)
+        meter.point()  # the last point of the series: the worker has exited
         load = meter.fractions()
+        timed = meter.fractions_in(windows) if windows else None
+        during = "its timed windows" if timed else "this job"
+        worst = timed or load
         for r in records:
             r.env["other_cpu_load"], r.env["cpu_steal"] = load["other"], load["steal"]
-            if load["other"] > OTHER_LOAD_WARN and r.samples:
-                r.warnings.append(f"other load: other processes used {load['other']:.0%} of "
-                                  "the CPU during this job")
-            if load["steal"] > OTHER_LOAD_WARN and r.samples:
-                r.warnings.append(f"other load: the hypervisor took {load['steal']:.0%} of the "
-                                  "CPU (steal) during this job")
+            if timed:
+                r.env["other_cpu_load_timed"] = timed["other"]
+                r.env["cpu_steal_timed"] = timed["steal"]
+            if worst["other"] > OTHER_LOAD_WARN and r.samples:
+                r.warnings.append(f"other load: other processes used {worst['other']:.0%} of "
+                                  f"the CPU during {during}")
+            if worst["steal"] > OTHER_LOAD_WARN and r.samples:
+                r.warnings.append(f"other load: the hypervisor took {worst['steal']:.0%} of the "
+                                  f"CPU (steal) during {during}")
         return JobOutcome(job, "ok", wall, records)
 
     def _watch(self, proc: subprocess.Popen[bytes], meter: LoadMeter) -> tuple[int, str | None]:

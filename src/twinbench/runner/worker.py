@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twinbench.atomic import write_atomic
 
@@ -34,10 +34,11 @@ def _inject_fault(job_id: str, out_path: str) -> None:
     hang, error (exception), oom (allocates until killed), exit (exit code 7), noresult
     (exit 0 without writing results), badresult (exit 0 after writing a damaged results file),
     kill (SIGKILL, as the kernel's OOM killer sends), usererror (bad data: exit 3, one line).
+    ``slow=F`` is not a fault but a known effect (benchmarks/false_positives.py): see _slowed.
     """
     for spec in filter(None, os.environ.get("TWINBENCH_INJECT_FAULT", "").split(",")):
         kind, _, pattern = spec.partition(":")
-        if not pattern or pattern not in job_id:
+        if not pattern or pattern not in job_id or kind.startswith("slow="):
             continue
         if kind == "crash":
             os.abort()  # SIGABRT, like a native crash inside a framework
@@ -90,6 +91,30 @@ def _prelude(name: str, ctx: Context) -> list[Measurement]:
     return out
 
 
+def _slowed(adapter: Any, job_id: str) -> None:
+    """TWINBENCH_INJECT_FAULT="slow=F:PATTERN": every training step of the jobs whose id holds
+    PATTERN takes F (e.g. 0.10) longer — a sleep of F x the step's own duration before the step
+    reports itself done — so a benchmark can check that a known difference is detected."""
+    fracs = [float(kind.removeprefix("slow=")) for kind, _, pattern in
+             (spec.partition(":") for spec in os.environ.get("TWINBENCH_INJECT_FAULT", "")
+              .split(",")) if kind.startswith("slow=") and pattern and pattern in job_id]
+    if not fracs:
+        return
+    frac, fit = fracs[0], adapter.fit
+
+    def slow_fit(net: Any, x: Any, y: Any, bs: int, on_step: Any = None) -> float:
+        last = [time.perf_counter()]
+
+        def hook(steps: int) -> None:
+            time.sleep(frac * (time.perf_counter() - last[0]))
+            last[0] = time.perf_counter()
+            if on_step is not None:
+                on_step(steps)
+        return float(fit(net, x, y, bs, on_step=hook))
+
+    adapter.fit = slow_fit
+
+
 def _log(job_id: str, msg: str) -> None:
     """A progress line for the job's log, with the seconds since the worker started."""
     print(f"[{job_id} +{time.perf_counter() - _STARTED:.1f}s] {msg}", flush=True)
@@ -116,6 +141,7 @@ def main(argv: list[str]) -> int:
     adapter_cls = getattr(importlib.import_module(module_name), cls_name)
     import_s = time.perf_counter() - t0
     adapter = adapter_cls(threads=study.threads, seed=study.seed, device=study.device)
+    _slowed(adapter, job.job_id)
 
     from twinbench.scenarios.base import Context
 
@@ -133,8 +159,10 @@ def main(argv: list[str]) -> int:
     env["threads"] = adapter.thread_settings()
     env["foreign_frameworks_imported"] = foreign
     knobs = adapter.knobs(ctx.last_net) if hasattr(adapter, "knobs") and ctx.last_net else {}
+    from twinbench.measure.timer import TIMED_WINDOWS
+
     payload = {"measurements": [m.to_dict() for m in measurements], "env": env,
-               "backend": adapter.backend, "knobs": knobs}
+               "backend": adapter.backend, "knobs": knobs, "timed_windows": TIMED_WINDOWS}
     write_atomic(Path(out_path), json.dumps(payload))
     return 0
 
