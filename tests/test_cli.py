@@ -89,6 +89,15 @@ def test_end_to_end_tiny_study(cli, tmp_path):
     assert "train · image-classification · resnet" in r.stdout
     shown = cli("show", str(out))
     assert shown.returncode == 0 and "latency_p50" in shown.stdout
+    for fw in ("pytorch", "keras-tf"):
+        mem = {x["metric"]: x["value"] for x in recs if x["framework"] == fw
+               and x["scenario"] == "memory"}
+        # the worker's own memory, phase by phase: import, then inference, then training
+        assert 0 < mem["rss_after_import"] <= mem["peak_rss"]
+        assert mem["train_rss_increment"] > 0 and mem["infer_rss_increment"] > 0
+        timed = [x for x in recs if x["framework"] == fw and x["scenario"] == "train"]
+        assert all("other_cpu_load_timed" in x["env"] for x in timed)  # judged while timed
+    assert all(x["extra"]["call_path"] for x in recs if x["scenario"] in ("train", "infer"))
 
 
 def test_crash_and_hang_are_recorded_and_the_study_completes(cli, tmp_path):
