@@ -1,9 +1,11 @@
 """Throughput against the hardware ceiling, and the FLOP-count check across twins.
 
 Each throughput record that carries ``extra.flops_per_sample`` gets ``achieved_flops`` and
-``fraction_of_peak`` against the GEMM peak its own framework reached in the study's ceiling job
-(the machine's peak through that library). Twins whose forward FLOP counts differ are flagged:
-they would not be doing the same work.
+``fraction_of_peak`` against ONE machine peak: the best fp32 GEMM any framework reached in the
+study's ceiling jobs, so the fractions of different frameworks are comparable (each library's own
+GEMM stays in the ceiling table as a comparison of its own). ``extra.fraction_of_theoretical``
+relates it to the CPU's theoretical peak where one was read (``measure.peak``). Twins whose
+forward FLOP counts differ are flagged: they would not be doing the same work.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ GFLOP = 1e9
 
 
 def attach_ceiling(records: list[Record]) -> list[Record]:
-    peaks = {r.framework: r.value for r in records
-             if r.scenario == "ceiling" and r.metric == "gemm_flops" and r.value}
+    gemms = [r for r in records if r.scenario == "ceiling" and r.metric == "gemm_flops"
+             and r.value and r.status == "ok"]
+    peaks = {r.framework: r.value for r in gemms}
     machine_peak = max(peaks.values(), default=None)
+    best = max(gemms, key=lambda r: r.value or 0.0, default=None)
+    theory = next((r.extra.get("theoretical_gflops") for r in gemms
+                   if r.extra.get("theoretical_gflops")), None)
     fwd: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     for r in records:
         flops = r.extra.get("flops_per_sample")
@@ -26,11 +32,13 @@ def attach_ceiling(records: list[Record]) -> list[Record]:
             continue
         r.flops_per_sample = float(flops)
         r.achieved_flops = r.value * r.flops_per_sample
-        peak = peaks.get(r.framework)
-        if peak:
-            r.fraction_of_peak = r.achieved_flops / (peak * GFLOP)
-            r.extra["peak_gflops"] = peak
+        if machine_peak and best is not None:
+            r.fraction_of_peak = r.achieved_flops / (machine_peak * GFLOP)
             r.extra["machine_peak_gflops"] = machine_peak
+            r.extra["machine_peak_from"] = f"best measured fp32 GEMM ({best.framework})"
+            r.extra["own_library_gemm_gflops"] = peaks.get(r.framework)
+        if theory:
+            r.extra["fraction_of_theoretical"] = r.achieved_flops / (theory * GFLOP)
         fwd[(r.task, r.model, r.scenario)][r.framework] = float(r.extra.get("forward_flops", 0))
     for r in records:
         counts = fwd.get((r.task, r.model, r.scenario), {})

@@ -1,8 +1,10 @@
 """ceiling: the machine's peak as each framework's own math library reaches it.
 
-GEMM FLOP/s (fp32, n x n matrix product) and memory bandwidth (an elementwise pass over an array
-far larger than the caches). Measured once per framework per study; throughput records are then
-expressed as a fraction of this peak.
+GEMM FLOP/s (fp32, n x n matrix product) and memory bandwidth (``a += d`` in place over arrays
+far larger than the caches, preallocated on every side: an allocating op would time page
+faults). Measured once per framework per study. The machine's peak is the best GEMM any
+framework reached (``analysis.ceiling``); every throughput is a fraction of that one number,
+beside the CPU's theoretical peak (``measure.peak``, recorded here with its source).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twinbench.measure.calibrate import calibrate, loop
+from twinbench.measure.peak import theoretical_peak
 from twinbench.measure.timer import repeat
 from twinbench.scenarios.base import Context, Measurement, from_samples
 
@@ -33,7 +36,9 @@ def run(ctx: Context) -> list[Measurement]:
     gemm, flops = ctx.adapter.gemm(GEMM_N)
     stream, nbytes = ctx.adapter.stream(STREAM_FLOATS)
     g = _measure(ctx, gemm, flops, "gemm_flops", "GFLOP/s", 1e9)
-    g.extra["n"] = GEMM_N
+    peak = theoretical_peak()
+    g.extra.update({"n": GEMM_N, "theoretical_gflops": peak.gflops,
+                    "theoretical_source": peak.source, "theoretical_assumptions": peak.assumptions})
     b = _measure(ctx, stream, nbytes, "memory_bandwidth", "GB/s", 1e9)
-    b.extra["bytes_per_call"] = nbytes
+    b.extra.update({"bytes_per_call": nbytes, "kernel": "a += d, in place (2 reads, 1 write)"})
     return [g, b]

@@ -215,9 +215,11 @@ class TorchAdapter:
         return (lambda: torch.mm(a, b)), 2 * n**3
 
     def stream(self, n_floats: int) -> tuple[Callable[[], object], int]:
-        """An elementwise pass over a large array: bytes read + written per call."""
-        a = torch.ones(n_floats, device=self.device)
-        return (lambda: torch.mul(a, 1.0001)), 2 * 4 * n_floats
+        """``a += d`` in place over preallocated arrays (two reads, one write per element, no
+        allocation in the loop): bytes moved per call. The same kernel on every side."""
+        a = torch.zeros(n_floats, device=self.device)
+        d = torch.full((n_floats,), 1e-7, device=self.device)
+        return (lambda: a.add_(d)), 3 * 4 * n_floats
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
