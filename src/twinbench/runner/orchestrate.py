@@ -47,7 +47,8 @@ def parity_verdict(outcome: JobOutcome) -> str | None:
     bad = [r for r in outcome.records if r.extra.get("passed") is False]
     if bad:
         return "twin parity failed: " + "; ".join(
-            f"{r.metric}={r.value:.3g} > {r.extra['tolerance']:g}" for r in bad)
+            r.extra.get("why") or f"{r.metric}={r.value:.3g} > {r.extra['tolerance']:.3g}"
+            for r in bad)
     if outcome.status != "ok":
         return f"parity check did not complete: {(outcome.error or '').splitlines()[0]}"
     return None
