@@ -56,9 +56,15 @@ def _variant(name: str) -> dict[str, Any]:
         out = layers.Add(name=R._name(f"{path}.add"))([out, keras.ops.multiply(identity, 0.0)])
         return layers.ReLU(name=R._name(f"{path}.relu2"))(out)
 
+    class LeftOn(layers.Dropout):  # type: ignore[misc]
+        """A dropout whose training flag was hard-wired on (eval mode included)."""
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            return super().call(inputs, training=True)
+
     def dropout_on(x: Any, in_ch: int, out_ch: int, stride: int, path: str) -> Any:
         out = orig_block(x, in_ch, out_ch, stride, path)
-        return layers.Dropout(0.2, name=R._name(f"{path}.drop"))(out, training=True)
+        return LeftOn(0.2, name=R._name(f"{path}.drop"))(out)
 
     return {"correct": {}, "bn-eps": {"_bn": bn(0.9, 1e-3)},
             "bn-momentum": {"_bn": bn(0.1, 1e-5)}, "same-pad": {"_conv3x3": same_pad},
