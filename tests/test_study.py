@@ -12,11 +12,12 @@ from twinbench.study import PRESETS, load_study
 def test_quick_preset_is_valid_and_plans_parity_first():
     study = load_study(preset="quick")
     assert study.frameworks == ["pytorch", "keras-tf"]
+    assert study.processes == 3  # it feeds verdicts: replicated across worker processes
     jobs = plan(study)
     scenarios = [(j.scenario, j.before) for j in jobs]
     # each framework's machine ceiling runs first in its parity worker (one import fewer)
     assert scenarios[:2] == [("parity", ("ceiling",)), ("parity", ("ceiling",))]
-    assert len(jobs) == 2 + 2 * 4  # memory rides on startup's cold worker
+    assert len(jobs) == 2 + 3 * 2 * 4  # memory rides on startup's cold worker
     keras_timed = [j for j in jobs if j.framework == "keras-tf" and j.task != "machine"
                    and j.scenario != "parity"]
     assert all(j.needs == "image-classification/resnet/keras-tf/parity" for j in keras_timed)
@@ -44,11 +45,12 @@ def test_processes_repeat_timed_jobs_interleaved_across_frameworks():
 
 
 def test_memory_rides_on_the_startup_job_only_when_both_are_selected():
-    both = plan(load_study(preset="quick", overrides={"scenarios": ["memory", "startup"]}))
+    both = plan(load_study(preset="quick", overrides={"scenarios": ["memory", "startup"],
+                                                      "processes": 1}))
     cold = [j for j in both if j.framework == "pytorch" and j.scenario != "parity"]
     assert [(j.scenario, j.also) for j in cold] == [("startup", ("memory",))]
     assert cold[0].scenarios == ("startup", "memory")
-    alone = plan(load_study(preset="quick", overrides={"scenarios": ["memory"]}))
+    alone = plan(load_study(preset="quick", overrides={"scenarios": ["memory"], "processes": 1}))
     assert [(j.scenario, j.also) for j in alone if j.framework == "pytorch"
             and j.scenario != "parity"] == [("memory", ())]
 
