@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,14 +31,30 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
            "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
            "JAX_PLATFORMS": "cpu"}
     out: dict[str, dict] = {}
-    for group in (FRAMEWORKS[:2], FRAMEWORKS[2:]):  # torch.compile is heavy: two at a time
-        procs = {fw: subprocess.Popen([sys.executable, str(WORKER), fw, str(d / f"{fw}.json")],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True) for fw in group}
-        for fw, p in procs.items():
-            log, _ = p.communicate(timeout=600)
-            assert p.returncode == 0, f"{fw} worker failed:\n{log[-3000:]}"
-            out[fw] = json.loads((d / f"{fw}.json").read_text())
+    # two workers at a time (two cores), the longest first: torch.compile of Keras-torch, then
+    # of the PyTorch twin and its Lightning module, then the XLA and JAX ones
+    queue = ["keras-torch", "pytorch", "lightning", "keras-tf", "keras-jax"]
+    running: dict[str, subprocess.Popen[str]] = {}
+    deadline = time.monotonic() + 900
+    while queue or running:
+        if time.monotonic() > deadline:
+            for p in running.values():
+                p.kill()
+            pytest.fail(f"call-path workers still running after 900 s: {sorted(running)}")
+        while queue and len(running) < 2:
+            fw = queue.pop(0)
+            running[fw] = subprocess.Popen(
+                [sys.executable, str(WORKER), fw, str(d / f"{fw}.json")], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        fw, p = next(((f, p) for f, p in running.items() if p.poll() is not None),
+                     (None, None))
+        if p is None:
+            time.sleep(0.2)
+            continue
+        log = p.communicate()[0]
+        del running[fw]
+        assert p.returncode == 0, f"{fw} worker failed:\n{log[-3000:]}"
+        out[fw] = json.loads((d / f"{fw}.json").read_text())
     return out
 
 
