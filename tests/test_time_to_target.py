@@ -228,3 +228,21 @@ def test_merging_processes_that_never_reached() -> None:
     half = merge_processes([recs[0], _rec("pytorch", "time_to_target", 8.0, True,
                                           job="t/m/pytorch/accuracy#2")])
     assert half[0].value == 8.0 and "no value in 1 of 2 processes" in half[0].warnings
+
+
+def test_each_accuracy_replicate_trains_from_its_own_seed(cli, tmp_path) -> None:
+    """Real workers: process k of an accuracy job trains from seed + k (weights and data order),
+    so replicates sample seed-to-seed variation; the merged record lists the seeds."""
+    from twinbench.results.store import Store
+
+    out = tmp_path / "seeds"
+    r = cli("run", "--preset", "tiny", "--framework", "pytorch", "--scenario", "accuracy",
+            "--processes", "3", "--threads", "1", "--no-parity", "--seed", "5", "--out", str(out))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    with Store(out / "results.sqlite") as s:
+        raw = [x for x in s.records(s.last_run()) if x.metric == "accuracy"]
+    assert sorted(x.extra["seed"] for x in raw) == [5, 6, 7]
+    losses = {tuple(x.extra["fit_losses"]) for x in raw}
+    assert len(losses) == 3  # three different training runs, not one run three times
+    merged = merge_processes(raw)
+    assert sorted(merged[0].extra["seeds"]) == [5, 6, 7]

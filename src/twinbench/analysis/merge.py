@@ -55,6 +55,8 @@ def _merge(job_id: str, recs: list[Record]) -> Record:
     extra = dict(first.extra)
     extra["processes"] = len(recs)
     extra["process_values"] = [r.value for r in recs]
+    if any("seed" in r.extra for r in recs):  # accuracy: each process trained from its own seed
+        extra["seeds"] = [r.extra.get("seed") for r in recs]
     env = dict(first.env)
     for key in ("other_cpu_load", "other_cpu_load_timed", "cpu_steal", "cpu_steal_timed"):
         loads = [r.env[key] for r in recs if r.env.get(key) is not None]

@@ -91,6 +91,13 @@ def _prelude(name: str, ctx: Context) -> list[Measurement]:
     return out
 
 
+# A reached accuracy is a property of one training run, not of a process: each replicate of these
+# scenarios trains from its own seed (weights and data order: study seed + process index), so a
+# "significant" accuracy difference has survived seed-to-seed variation. Timed scenarios keep
+# the study's seed: their replicates differ in the process, not in the work.
+SEED_PER_PROCESS = frozenset({"accuracy"})
+
+
 def _slowed(adapter: Any, job_id: str) -> None:
     """TWINBENCH_INJECT_FAULT="slow=F:PATTERN": every training step of the jobs whose id holds
     PATTERN takes F (e.g. 0.10) longer — a sleep of F x the step's own duration before the step
@@ -129,6 +136,8 @@ def main(argv: list[str]) -> int:
 
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
     study = Study.model_validate(job.settings)
+    if job.scenario in SEED_PER_PROCESS and job.process:
+        study = study.model_copy(update={"seed": study.seed + job.process})
     _inject_fault(job.job_id, out_path)
     # torch.compile's on-disk caches start empty in every worker (inductor shares one folder in
     # /tmp otherwise): a compile time is a first compile, not one warmed by an earlier job.

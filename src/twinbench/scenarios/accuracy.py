@@ -175,6 +175,7 @@ def run(ctx: Context) -> list[Measurement]:
     common: dict[str, Any] = {"batch_size": bs, "dataset": name}
     extra = {"epochs": cfg.epochs, "n_train": per_epoch * bs, "n_test": int(len(ds.test.y)),
              "fit_calls": calls, "fit_losses": losses, "eval_every": cfg.eval_every,
+             "seed": ctx.study.seed,
              "curve": [asdict(p) for p in curve]}
     out = [Measurement(metric, "fraction", value, "higher", extra=extra, **common)
            for metric, value in scores.items()]
