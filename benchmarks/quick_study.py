@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/quick_study.py [--out DIR] [--preset quick]
 
-Prints (1) the end-to-end wall time of `twinbench run --preset quick` (cold imports included,
-the issue's budget is 3 minutes on 2 cores), (2) per job: worker wall time against the time spent
-inside timed samples, and (3) the timer's own cost per measured sample, from a no-op.
+Prints (1) the end-to-end wall time of `twinbench run --preset quick` (cold imports included),
+(2) worker wall time per framework and scenario, summed over the replicate processes, with the
+part every worker pays before measuring anything (its framework's import), and (3) the timer's
+own cost per measured sample, from a no-op.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from twinbench.measure.timer import repeat
@@ -37,22 +39,27 @@ def main() -> int:
     proc = subprocess.run([sys.executable, "-m", "twinbench.cli", "run", "--preset", args.preset,
                            "--out", str(out)], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    print(f"quick study: exit {proc.returncode}, wall time {wall:.1f} s (budget 180 s)")
+    print(f"{args.preset} study: exit {proc.returncode}, wall time {wall:.1f} s")
     if proc.returncode not in (0, 1):
         print(proc.stderr[-2000:])
         return 1
     with sqlite3.connect(out / "results.sqlite") as db:
         jobs = dict(db.execute("SELECT job_id, wall_s FROM jobs"))
     recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    print(f"{'job':52} {'wall s':>7} {'timed s':>8} {'share':>6}")
+    imports = {r["framework"]: r["value"] for r in recs
+               if r["metric"] == "import_time" and r["value"] is not None}
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
     for job_id, job_wall in jobs.items():
-        timed = 0.0
-        for r in recs:
-            if r["job_id"] == job_id and r["metric"] == "step_time":
-                steps = r["extra"]["steps_per_sample"]
-                timed += sum(r["samples"] + r["warmups"]) * steps / 1e3
-        share = f"{timed / job_wall:6.0%}" if timed else "     -"
-        print(f"{job_id:52} {job_wall:7.1f} {timed:8.2f} {share}")
+        _task, _model, fw, scenario = job_id.split("#")[0].split("/")
+        by[(fw, scenario)].append(job_wall)
+    print(f"{'framework':10} {'scenario':10} {'workers':>7} {'wall s':>7} {'of it imports':>13}")
+    for (fw, scenario), walls in sorted(by.items()):
+        imp = imports.get(fw)
+        imp_s = f"{imp * len(walls):13.1f}" if imp is not None else f"{'-':>13}"
+        print(f"{fw:10} {scenario:10} {len(walls):7d} {sum(walls):7.1f} {imp_s}")
+    total_imp = sum(imports.get(fw, 0.0) * len(w) for (fw, _), w in by.items())
+    print(f"all workers: {sum(jobs.values()):.1f} s, of it framework imports {total_imp:.1f} s "
+          "(median import time per worker x workers)")
     ov = timer_overhead()
     print(f"timer overhead per timed sample: {ov * 1e6:.2f} µs "
           f"(a train sample of the quick study lasts ~{_sample_ms(recs):.0f} ms)")
