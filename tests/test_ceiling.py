@@ -54,3 +54,17 @@ def test_every_framework_is_a_fraction_of_one_machine_peak():
     assert thr["pytorch"].extra["machine_peak_from"] == "best measured fp32 GEMM (keras-tf)"
     assert thr["pytorch"].extra["own_library_gemm_gflops"] == 100.0
     assert thr["pytorch"].extra["fraction_of_theoretical"] == pytest.approx(30 / 200)
+
+
+def test_the_report_says_which_peak_and_where_the_theoretical_one_came_from():
+    from twinbench.analysis.ceiling import peak_note
+
+    recs = [_r("pytorch", "ceiling", "gemm_flops", 100.0, theoretical_gflops=166.2,
+               theoretical_source="2 cores x 2.6 GHz", theoretical_assumptions=["virtual machine"]),
+            _r("keras-tf", "ceiling", "gemm_flops", 174.7, theoretical_gflops=166.2,
+               theoretical_source="2 cores x 2.6 GHz", theoretical_assumptions=["virtual machine"])]
+    note = peak_note(recs)
+    assert note is not None
+    assert "machine peak 174.7 GFLOP/s = best measured fp32 GEMM (keras-tf)" in note
+    assert "Theoretical peak 166.2 GFLOP/s: 2 cores x 2.6 GHz (assumed: virtual machine)" in note
+    assert peak_note([r for r in recs if r.scenario != "ceiling"]) is None

@@ -45,3 +45,23 @@ def attach_ceiling(records: list[Record]) -> list[Record]:
         if r.flops_per_sample and len(set(counts.values())) > 1:
             r.warnings.append(f"FLOP counts differ across twins: {counts}")
     return records
+
+
+def peak_note(records: list[Record]) -> str | None:
+    """One line for the ceiling table: the machine peak every "% of peak" is against, and the
+    CPU's theoretical peak with where it came from (None without a measured GEMM)."""
+    gemms = [r for r in records if r.scenario == "ceiling" and r.metric == "gemm_flops"
+             and r.value and r.status == "ok"]
+    if not gemms:
+        return None
+    best = max(gemms, key=lambda r: r.value or 0.0)
+    note = (f"machine peak {best.value:.1f} GFLOP/s = best measured fp32 GEMM ({best.framework});"
+            " every '% of peak' is against it")
+    theory = next((r for r in gemms if r.extra.get("theoretical_gflops")), None)
+    if theory is not None:
+        e = theory.extra
+        note += (f". Theoretical peak {e['theoretical_gflops']:.1f} GFLOP/s: "
+                 f"{e.get('theoretical_source', '')}")
+        if e.get("theoretical_assumptions"):
+            note += f" (assumed: {'; '.join(e['theoretical_assumptions'])})"
+    return note

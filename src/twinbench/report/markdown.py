@@ -9,6 +9,7 @@ and GitHub renders inline HTML.
 
 from __future__ import annotations
 
+from twinbench.analysis.ceiling import peak_note
 from twinbench.report.compare import LEGEND, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
 
@@ -77,6 +78,8 @@ def render_markdown(d: ReportData) -> str:
                     fmt_value(rec), fmt_ci(rec), via, fmt_worse(c) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
+        if group and group[0].scenario == "ceiling" and (note := peak_note(d.records)):
+            out += [f"- {esc(note)}", ""]
     from twinbench.report.profile_view import markdown_lines
 
     out += markdown_lines(d.records)  # the profile traces and how to open them

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from twinbench.analysis.ceiling import peak_note
 from twinbench.report.compare import (
     LEGEND,
     failures,
@@ -68,6 +69,8 @@ def print_results(records: list[Record], console: Console) -> None:
                 if best else ""
             table.add_row(row.metric, *cells, label)
         console.print(table)
+        if scenario == "ceiling" and (note := peak_note(records)):
+            console.print(f"[dim]{escape(note)}[/dim]")
     print_paths(records, console)
     print_web(records, console)
     print_mobile(records, console)
