@@ -8,6 +8,7 @@ import pytest
 from twinbench.analysis.comparisons import compare_records, pairwise
 from twinbench.analysis.merge import merge_processes
 from twinbench.measure.stats import (
+    FEW_VALUES,
     LOADED,
     SINGLE,
     WITHIN,
@@ -160,6 +161,20 @@ def test_one_process_each_is_labelled_within_process_and_single_values_untested(
     assert p.basis == WITHIN and p.significant is None and "within-process only" in p.verdict
     one = a.model_copy(update={"samples": []})
     assert compare_records(one, b.model_copy(update={"samples": []})).basis == SINGLE
+
+
+def test_replicated_records_with_a_process_short_of_a_value_are_not_tested():
+    """E.g. time-to-target reached with 2 of 3 seeds: the two values are not within-process
+    samples of one run; the comparison says what is missing and is never significant."""
+    rng = np.random.default_rng(10)
+    a = _replicated("pytorch", [rng.normal(200, 2, 8) for _ in range(3)])
+    b = _replicated("keras-tf", [rng.normal(100, 2, 8) for _ in range(3)])
+    b = b.model_copy(update={"extra": {**b.extra, "process_values": [
+        b.extra["process_values"][0], None, b.extra["process_values"][2]]}})
+    c = compare_records(a, b)
+    assert c.basis == FEW_VALUES and c.significant is None and c.p_value is None
+    (p,) = pairwise([a, b])
+    assert p.verdict == "too few processes gave a value: not tested"
 
 
 def test_other_load_during_the_timed_windows_keeps_a_comparison_out_of_verdicts():

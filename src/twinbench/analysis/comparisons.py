@@ -18,6 +18,7 @@ from pathlib import Path
 from twinbench.analysis.paths import is_headline
 from twinbench.atomic import write_atomic
 from twinbench.measure.stats import (
+    FEW_VALUES,
     LOADED,
     MIN_PROCESSES,
     OTHER_LOAD_LIMIT,
@@ -88,6 +89,8 @@ def compare_records(a: Record, b: Record) -> Comparison | None:
         return replace(c, p_value=None, significant=None, basis=LOADED)
     if min(len(pa), len(pb)) >= MIN_PROCESSES:
         return compare_processes(pa, pb)
+    if min(processes(a), processes(b)) >= MIN_PROCESSES:  # replicated, but values are missing
+        return Comparison(a.value / b.value, None, None, None, FEW_VALUES)
     if a.samples and b.samples:
         return compare(a.samples, b.samples, of=a.extra.get("statistic", "median"))
     return Comparison(a.value / b.value, None, None, None, SINGLE)
@@ -98,6 +101,7 @@ def verdict(a: str, b: str, c: Comparison, better: str | None) -> str:
         return {WITHIN: "within-process only: not tested across processes",
                 SINGLE: "single values: not tested",
                 LOADED: "excluded from verdicts: other processes loaded the CPU while timed",
+                FEW_VALUES: "too few processes gave a value: not tested",
                 }.get(c.basis, "not tested")
     if not c.significant:
         return "no significant difference"

@@ -37,6 +37,8 @@ MIN_PROCESSES = 3  # per side, for a comparison to be tested at all
 OTHER_LOAD_LIMIT = 0.10
 REPLICATED, WITHIN, SINGLE = "processes", "within-process only", "single values"
 LOADED = "excluded: other load"
+# replicated, but some processes gave no value (e.g. a target not reached with every seed)
+FEW_VALUES = "too few processes with a value"
 # A sample shorter than this many clock ticks is dominated by the clock's own resolution.
 CLOCK_TICKS_MIN = 1000
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from twinbench.analysis.comparisons import compare_records
 from twinbench.analysis.paths import is_headline
-from twinbench.measure.stats import LOADED, WITHIN, Comparison
+from twinbench.measure.stats import FEW_VALUES, LOADED, WITHIN, Comparison
 from twinbench.results.schema import Record
 
 
@@ -124,6 +124,8 @@ def fmt_worse(c: Comparison) -> str:
         text += " (within-process only)"
     elif c.basis == LOADED:
         text += " (other load: untested)"
+    elif c.basis == FEW_VALUES:
+        text += " (too few processes with a value: untested)"
     return text
 
 

@@ -105,5 +105,6 @@ def print_changes(changes: list[Any], only_a: list[Any], only_b: list[Any],
             console.print(f"[dim]{label}: " + escape(", ".join(
                 f"{k[2]} {k[3]}·{k[4]}" for k in keys[:12])) + (" …" if len(keys) > 12 else "")
                 + "[/dim]")
-    console.print("[dim]B/A: ratio of medians with bootstrap 95% interval; verdict from a "
-                  "Mann-Whitney U test at 5%; 'untested' = single values.[/dim]")
+    console.print("[dim]B/A with its 95% interval; a verdict only where both sides ran in >= 3 "
+                  "worker processes (Welch t on the logs of per-process values, 5%); 'untested' "
+                  "= one process, single values or too few processes with a value.[/dim]")

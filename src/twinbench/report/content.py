@@ -57,7 +57,8 @@ TAILS = ("latency_p90", "latency_p99")
 
 def verdicts(all_rows: list[Row]) -> tuple[dict[str, list[Win]], list[Row], list[Row]]:
     """Rows won significantly (the winner beats every other framework at 5%, tested across
-    processes), ties, and rows not tested (one process, or single values)."""
+    processes), ties, and rows not tested (one process, single values, or
+    too few processes with a value)."""
     wins: dict[str, list[Win]] = defaultdict(list)
     ties, untested = [], []
     for row in all_rows:

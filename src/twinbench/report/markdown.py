@@ -53,7 +53,8 @@ def render_markdown(d: ReportData) -> str:
         out.append("- no significant difference: " + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.ties)))
     if d.untested:
-        out.append("- not tested across processes (one process, or single values): "
+        out.append("- not tested across processes (one process, single values, or too few "
+                   "processes with a value): "
                    + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.untested)))
     if not (d.wins or d.ties):
