@@ -17,9 +17,14 @@ from twinbench.results.schema import Record
 GFLOP = 1e9
 
 
+def _gemms(records: list[Record]) -> list[Record]:
+    """The measured fp32 GEMM records of the study's ceiling jobs."""
+    return [r for r in records if r.scenario == "ceiling" and r.metric == "gemm_flops"
+            and r.value and r.status == "ok"]
+
+
 def attach_ceiling(records: list[Record]) -> list[Record]:
-    gemms = [r for r in records if r.scenario == "ceiling" and r.metric == "gemm_flops"
-             and r.value and r.status == "ok"]
+    gemms = _gemms(records)
     peaks = {r.framework: r.value for r in gemms}
     machine_peak = max(peaks.values(), default=None)
     best = max(gemms, key=lambda r: r.value or 0.0, default=None)
@@ -50,8 +55,7 @@ def attach_ceiling(records: list[Record]) -> list[Record]:
 def peak_note(records: list[Record]) -> str | None:
     """One line for the ceiling table: the machine peak every "% of peak" is against, and the
     CPU's theoretical peak with where it came from (None without a measured GEMM)."""
-    gemms = [r for r in records if r.scenario == "ceiling" and r.metric == "gemm_flops"
-             and r.value and r.status == "ok"]
+    gemms = _gemms(records)
     if not gemms:
         return None
     best = max(gemms, key=lambda r: r.value or 0.0)
