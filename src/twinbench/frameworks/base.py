@@ -8,6 +8,7 @@ between frameworks is data the adapters declare (their call paths, their ``PROFI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -53,42 +54,99 @@ def paths_for(paths: tuple[CallPath, ...], kind: PathKind, mode: str,
             and (images or not p.images_only)]
 
 
+FAMILIES = ("pytorch", "keras")  # the two libraries the claims are about
+CODE_STYLES = ("pytorch", "lightning", "keras")  # twin files the brevity counts read
+PROFILERS = ("torch", "tensorflow", "jax")
+
+
 @dataclass(frozen=True)
 class FrameworkSpec:
+    """Everything twinbench knows about a framework id, in one place.
+
+    ``family``: which side of "PyTorch or TensorFlow/Keras" it speaks for. ``code``: the twin
+    files its brevity counts read. ``carrier``: the framework whose exported artifacts (mobile,
+    web, server) and zoo evidence stand for it (one Keras model whatever the backend; Lightning
+    trains the PyTorch nn.Module). ``profiler``: the profiler its profile job runs. ``color``:
+    its colour in charts. A field that is missing or out of range fails at import.
+    """
+
     id: str
     library: str  # the top-level package the worker imports (for `doctor` and fairness checks)
     backend: str
     adapter: str  # "module:Class", imported only inside the worker
+    family: str
+    code: str
+    carrier: str
+    profiler: str
+    color: str
     env: dict[str, str] = field(default_factory=dict)
     style: str = "explicit loop"
     description: str = ""
 
+    def __post_init__(self) -> None:
+        for name, value, valid in (("family", self.family, FAMILIES),
+                                   ("code", self.code, CODE_STYLES),
+                                   ("profiler", self.profiler, PROFILERS)):
+            if value not in valid:
+                raise ValueError(f"framework {self.id!r}: {name} {value!r} not in {valid}")
+        if not re.fullmatch(r"#[0-9a-f]{6}", self.color):
+            raise ValueError(f"framework {self.id!r}: color {self.color!r} is not #rrggbb")
+
 
 _KERAS = "twinbench.frameworks.keras.adapter:KerasAdapter"
+_KERAS_SPEC: dict[str, Any] = {"library": "keras", "adapter": _KERAS, "family": "keras",
+                               "code": "keras", "carrier": "keras-tf", "profiler": "tensorflow",
+                               "style": "compile/fit"}
 FRAMEWORKS: dict[str, FrameworkSpec] = {
     "pytorch": FrameworkSpec(
         "pytorch", "torch", "torch", "twinbench.frameworks.pytorch.adapter:TorchAdapter",
+        family="pytorch", code="pytorch", carrier="pytorch", profiler="torch", color="#ee4c2c",
         description="PyTorch, eager, explicit training loop",
     ),
     "lightning": FrameworkSpec(
         "lightning", "lightning", "torch",
         "twinbench.frameworks.lightning.adapter:LightningAdapter",
-        style="LightningModule + Trainer",
+        family="pytorch", code="lightning", carrier="pytorch", profiler="torch",
+        color="#792ee5", style="LightningModule + Trainer",
         description="PyTorch Lightning: the PyTorch twin in a LightningModule, Trainer.fit",
     ),
     "keras-tf": FrameworkSpec(
-        "keras-tf", "keras", "tensorflow", _KERAS, {"KERAS_BACKEND": "tensorflow"},
-        style="compile/fit", description="Keras 3 on TensorFlow",
+        id="keras-tf", backend="tensorflow", env={"KERAS_BACKEND": "tensorflow"},
+        color="#ff8f00", description="Keras 3 on TensorFlow", **_KERAS_SPEC,
     ),
     "keras-jax": FrameworkSpec(
-        "keras-jax", "keras", "jax", _KERAS, {"KERAS_BACKEND": "jax"},
-        style="compile/fit", description="Keras 3 on JAX",
+        id="keras-jax", backend="jax", env={"KERAS_BACKEND": "jax"}, color="#1a73e8",
+        description="Keras 3 on JAX", **{**_KERAS_SPEC, "profiler": "jax"},
     ),
     "keras-torch": FrameworkSpec(
-        "keras-torch", "keras", "torch", _KERAS, {"KERAS_BACKEND": "torch"},
-        style="compile/fit", description="Keras 3 on PyTorch",
+        id="keras-torch", backend="torch", env={"KERAS_BACKEND": "torch"}, color="#d00000",
+        description="Keras 3 on PyTorch", **{**_KERAS_SPEC, "profiler": "torch"},
     ),
 }
+for _spec in FRAMEWORKS.values():  # a carrier must itself be a framework
+    if _spec.carrier not in FRAMEWORKS:
+        raise ValueError(f"framework {_spec.id!r}: carrier {_spec.carrier!r} is not a framework")
+
+
+def spec(framework: str) -> FrameworkSpec:
+    """The spec of ``framework``; an unknown id is a one-line user error, never a KeyError."""
+    from twinbench.errors import UserError
+
+    try:
+        return FRAMEWORKS[framework]
+    except KeyError:
+        raise UserError(f"unknown framework {framework!r} (valid: "
+                        f"{', '.join(FRAMEWORKS)})") from None
+
+
+def family(framework: str) -> str:
+    return spec(framework).family
+
+
+def of_family(frameworks: Any, fam: str) -> list[str]:
+    """The ids among ``frameworks`` that speak for ``fam``, unknown ids left out."""
+    return [f for f in frameworks if f in FRAMEWORKS and FRAMEWORKS[f].family == fam]
+
 
 # The packages a worker of each framework is expected to import; anything else from this set
 # found in sys.modules after a job is recorded as a fairness warning.
