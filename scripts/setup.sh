@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the shipped presets need, and exits non-zero (with the reason) when it can't:
-#   1. .venv with the pinned set in requirements.lock, and twinbench itself;
+#   1. .venv with the pinned set in requirements.lock, the model registries pinned in
+#      requirements-nodeps.lock (without their dependencies: docs/models.md), and twinbench;
 #   2. Debian packages that are missing (chromium; npm/node only where none works):
 #      scripts/system_packages.sh;
 #   3. the browser runtimes pinned in web/ (npm ci; no CDN at run time) and the TF.js converter,
@@ -17,11 +18,13 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.twinbench-installed
-want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat requirements.lock requirements-nodeps.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     say "installing pinned dependencies into .venv (a few minutes on a fresh machine)"
     pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
     "${pip[@]}" -r requirements.lock || { say "pip could not install requirements.lock"; exit 1; }
+    "${pip[@]}" --no-deps -r requirements-nodeps.lock || {
+        say "pip could not install requirements-nodeps.lock"; exit 1; }
     "${pip[@]}" --no-deps -e . || { say "pip could not install twinbench itself"; exit 1; }
     echo "$want" > "$stamp"
 fi
