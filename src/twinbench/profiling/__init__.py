@@ -4,7 +4,8 @@ A worker picks its profiler through the adapter's ``PROFILER`` capability ("torc
 "tensorflow" or "jax"); only that module is imported, so the worker still imports one framework.
 Every profiler module offers ``capture(run, sync, marker, outdir) -> Capture`` and
 ``read_events(path) -> list[Event]``; categories live in ``categories.py``, the time accounting
-in ``attribution.py``.
+in ``attribution.py``, and what a debugging user gets from the trace (memory events, Python
+frames, whether Perfetto opens it) in ``debug.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from twinbench.profiling.attribution import Event
 
@@ -33,6 +35,11 @@ class Capture:
     files: dict[str, Path]  # "trace": Chrome-trace JSON for Perfetto; "native": own format
     hint: str  # one line on how to open the trace; {trace} {native} {logdir} name the files
     notes: list[str] = field(default_factory=list)
+    # What the profiler gave beyond op events, read back from what it wrote (debug.py):
+    options: dict[str, Any] = field(default_factory=dict)  # the documented options turned on
+    frames: list[Event] = field(default_factory=list)  # Python frames, named "file:line func"
+    memory: dict[str, Any] = field(default_factory=dict)  # debug.memory_facts
+    viewer: dict[str, Any] = field(default_factory=dict)  # debug.viewer_facts
 
 
 def load(name: str | None) -> ModuleType:

@@ -23,8 +23,13 @@ def load(path: Path) -> dict[str, Any]:
 
 def events(path: Path, key: Callable[[dict[str, Any]], str | None]) -> list[Event]:
     """Complete events of a trace; ``key`` names each one (None drops it)."""
+    return events_of(load(path), key)
+
+
+def events_of(data: dict[str, Any], key: Callable[[dict[str, Any]], str | None]) -> list[Event]:
+    """``events`` of an already loaded trace."""
     out = []
-    for e in load(path).get("traceEvents", []):
+    for e in data.get("traceEvents", []):
         if e.get("ph") != "X" or "dur" not in e:
             continue
         name = key(e)

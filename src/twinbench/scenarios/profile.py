@@ -4,8 +4,12 @@ In the usual worker (one framework), after warm-up, the same call the timed scen
 one ``fit`` over ``profile.steps`` batches, then ``profile.steps`` ``predict`` calls — runs
 ``profile.repeats`` times unprofiled (the baseline; half before and half after the profiled call,
 so drift in the machine's load biases the overhead ratio less) and once under the framework's
-own profiler (picked by the adapter's ``PROFILER`` capability). Ops are mapped to shared
-categories (``profiling/categories.py``); ``overhead`` is the profiled wall time no op claims.
+own profiler (picked by the adapter's ``PROFILER`` capability), with the options that profiler
+documents for debugging on (shapes, memory, Python stacks; ``extra.debug.options``), so the
+``profiler_overhead`` ratio is that of the profile a debugging user would take. Ops are mapped to
+shared categories (``profiling/categories.py``); ``overhead`` is the profiled wall time no op
+claims. ``step_time_profiled``'s ``extra.debug`` holds what the profiler gave, read back from what
+it wrote (``profiling/debug.py``): op coverage, overhead, memory, source attribution, viewer.
 Each native trace is kept under ``<results>/traces/`` with a one-line hint on how to open it.
 """
 
@@ -20,6 +24,7 @@ import numpy as np
 
 from twinbench import profiling
 from twinbench.measure.timer import repeat
+from twinbench.profiling import debug
 from twinbench.profiling.attribution import attribute
 from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
 from twinbench.scenarios.base import Context, Measurement, from_samples
@@ -54,6 +59,7 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
               "native_trace": files["native"], "open_with": cap.hint.format(**files),
               "paths_relative_to": "the results folder", "trace_events": len(cap.events)}
     prof_ms = 1e3 * cap.wall_s / steps
+    base_ms = median(base)
     window_ms = bd.window_ns / 1e6 / steps
     per_step = {c: ns / 1e6 / steps for c, ns in bd.by_category.items()}
     attributed = sum(per_step.values())
@@ -62,6 +68,16 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
     if abs(window_ms - prof_ms) > rel_tol * prof_ms + abs_tol:
         warnings.append(f"trace window {window_ms:.3g} ms/step vs wall clock {prof_ms:.3g}")
     per_step["overhead"] = max(0.0, prof_ms - attributed)
+    lo, hi = cap.window
+    frames = [f for f in cap.frames if f.start < hi and f.end > lo]  # outer frames included
+    memory = dict(cap.memory)
+    if memory.get("bytes_allocated") is not None:
+        memory["bytes_allocated_per_step"] = memory["bytes_allocated"] / steps
+    facts = {"options": cap.options, "op_coverage": attributed / prof_ms,
+             "overhead_x": prof_ms / base_ms, "memory": memory,
+             "source": debug.source_facts(debug.op_events(cap.events, cap.window, prof.NAME),
+                                          frames, prof.NAME),
+             "viewer": cap.viewer}
     unknown = sorted(bd.unknown_ops.items(), key=lambda kv: -kv[1])
     unknown_list = [{"op": k, "ms_per_step": v / 1e6 / steps}
                     for k, v in unknown[:MAX_UNKNOWN_LISTED]]
@@ -80,10 +96,12 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
     out.append(Measurement(
         f"{phase}/step_time_profiled", "ms", prof_ms, "lower", batch_size=batch,
         warnings=warnings, extra={**common, "trace_window_ms": window_ms,
-                                  "attributed_ms": attributed, "unknown_ops": unknown_list}))
-    out.append(Measurement(f"{phase}/profiler_overhead", "x", prof_ms / median(base), "lower",
+                                  "attributed_ms": attributed, "unknown_ops": unknown_list,
+                                  "debug": facts}))
+    out.append(Measurement(f"{phase}/profiler_overhead", "x", prof_ms / base_ms, "lower",
                            batch_size=batch, extra={"profiled_ms": prof_ms,
-                                                    "unprofiled_ms": median(base)}))
+                                                    "unprofiled_ms": base_ms,
+                                                    "profiler_options": cap.options}))
     return out
 
 
