@@ -17,9 +17,9 @@ import pytest
 from twinbench.analysis.comparisons import pairwise
 from twinbench.analysis.merge import merge_processes
 from twinbench.analysis.paths import is_headline, select_paths
+from twinbench.analysis.rows import rows
 from twinbench.frameworks.base import CallPath, default_path, paths_for
 from twinbench.measure import timer
-from twinbench.report.compare import rows
 from twinbench.results.schema import Record
 from twinbench.scenarios import infer, train
 from twinbench.study import load_study
@@ -170,3 +170,22 @@ def test_processes_pool_per_path_never_across_paths() -> None:
         ("call", pytest.approx(30.05)), ("predict_on_batch", pytest.approx(3.05))]
     assert all(r.extra["processes"] == 2 for r in merged)
     assert [r.extra["call_path"] for r in merged if is_headline(r)] == ["predict_on_batch"]
+
+
+def _procs(fw: str, path: str, values: list[float]) -> Record:
+    r = _rec(fw, path, "throughput", float(sorted(values)[1]), better="higher", group="train")
+    return r.model_copy(update={"extra": {**r.extra, "processes": len(values),
+                                          "process_values": values}})
+
+
+def test_paths_the_processes_cannot_tell_apart_are_tied_and_the_default_speaks() -> None:
+    # compile's point is higher, but three processes each cannot separate it from the loop
+    tied = select_paths([_procs("pytorch", "loop", [1000.0, 1150.0, 880.0]),
+                         _procs("pytorch", "compile", [1107.0, 900.0, 1250.0])])
+    assert [r.extra["call_path"] for r in tied if is_headline(r)] == ["loop"]
+    assert tied[0].extra["paths_tied"] == ["loop", "compile"]
+    # a clear gain is not a tie: the knob that pays speaks
+    clear = select_paths([_procs("pytorch", "loop", [1000.0, 1010.0, 990.0]),
+                          _procs("pytorch", "compile", [1500.0, 1490.0, 1510.0])])
+    assert [r.extra["call_path"] for r in clear if is_headline(r)] == ["compile"]
+    assert "paths_tied" not in clear[0].extra

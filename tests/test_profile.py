@@ -259,20 +259,77 @@ _TRACE = {"profiler": "torch", "trace": "traces/x/train/trace.json.gz",
           "native_trace": "traces/x/train/trace.json.gz", "trace_events": 1234,
           "open_with": "Perfetto: https://ui.perfetto.dev → Open trace file → "
                        "traces/x/train/trace.json.gz"}
+# extra.debug as the scenario writes it (values from a real capture of a small conv net)
+_DEBUG = {
+    "torch": {
+        "options": {"activities": "CPU", "record_shapes": True, "profile_memory": True,
+                    "with_stack": True},
+        "op_coverage": 0.956, "overhead_x": 1.18,
+        "memory": {"kind": "trace events", "option": "profile_memory=True", "events": 298,
+                   "bytes_allocated": 33222224, "bytes_freed": 33219624,
+                   "peak_bytes": 3687344, "bytes_allocated_per_step": 8305556.0},
+        "source": {"op_events": 624, "frames": 911, "frames_with_source": 445,
+                   "with_stack": 624, "share": 1.0, "with_layer": 180, "layer_share": 0.288,
+                   "example": "aten::conv2d ← torch/nn/modules/conv.py(549): _conv_forward"},
+        "viewer": {"native_format": "Chrome trace JSON (kineto)",
+                   "native_opens_in": "Perfetto, chrome://tracing",
+                   "perfetto_trace_by": "the profiler", "events": 1955,
+                   "complete_events": 1575, "malformed": 0, "perfetto_ok": True}},
+    "tensorflow": {
+        "options": {"host_tracer_level": 2, "python_tracer_level": 1, "device_tracer_level": 1},
+        "op_coverage": 0.442, "overhead_x": 1.21,
+        "memory": {"kind": "trace events", "option": "none documented (host_tracer_level=2)",
+                   "events": 0, "bytes_allocated": 0, "peak_bytes": None,
+                   "bytes_allocated_per_step": 0.0},
+        "source": {"op_events": 425, "frames": 0, "frames_with_source": 0, "with_stack": 0,
+                   "share": 0.0, "with_layer": 336, "layer_share": 0.79, "example": None},
+        "viewer": {"native_format": "XPlane protobuf (.xplane.pb)",
+                   "native_opens_in": "TensorBoard with tensorboard-plugin-profile",
+                   "perfetto_trace_by": "twinbench (converted)", "events": 3343,
+                   "complete_events": 3332, "malformed": 0, "perfetto_ok": True}},
+    "jax": {
+        "options": {"host_tracer_level": 2, "python_tracer_level": 1,
+                    "create_perfetto_trace": True,
+                    "device_memory_profile": "after the profiled steps"},
+        "op_coverage": 0.439, "overhead_x": 1.08,
+        "memory": {"kind": "snapshot (device_memory_profile, pprof)",
+                   "option": "jax.profiler.device_memory_profile()", "events": 0,
+                   "snapshot_buffers": 16, "live_bytes": 2744, "file": "memory.prof"},
+        "source": {"op_events": 237, "frames": 4457, "frames_with_source": 1927,
+                   "with_stack": 16, "share": 0.068, "with_layer": 0, "layer_share": 0.0,
+                   "example": "PjitFunction(relu) ← dispatch.py:81 apply_primitive"},
+        "viewer": {"native_format": "XPlane protobuf (.xplane.pb) + Perfetto JSON",
+                   "native_opens_in": "Perfetto (perfetto_trace.json.gz); TensorBoard",
+                   "perfetto_trace_by": "the profiler", "events": 5557,
+                   "complete_events": 5538, "malformed": 0, "perfetto_ok": True}},
+}
+_PROFILER = {"pytorch": "torch", "lightning": "torch", "keras-torch": "torch",
+             "keras-tf": "tensorflow", "keras-jax": "jax"}
 
 
-def _profile(fw: str, unknown_share: float = 0.01, **extra: object) -> list[Record]:
+def _profile(fw: str, unknown_share: float = 0.01, debug: dict | None = None,
+             **extra: object) -> list[Record]:
+    """One framework's profile records, train and infer, as the scenario writes them;
+    ``debug`` patches extra.debug (a key set to None drops it)."""
     out = []
+    prof = _PROFILER[fw]
+    facts = {**_DEBUG[prof], **(debug or {})}
+    facts = {k: v for k, v in facts.items() if v is not None}
     for ph in ("train", "infer"):
         t = {k: (v.replace("train", ph) if isinstance(v, str) else v) for k, v in _TRACE.items()}
+        t["profiler"] = prof
         out += [_record(fw, f"{ph}/convolution", 6.0), _record(fw, f"{ph}/overhead", 2.0),
                 _record(fw, f"{ph}/unknown", 8 * unknown_share, share=unknown_share,
                         unknown_ops=[]),
-                _record(fw, f"{ph}/step_time_profiled", 8.0, **{**t, **extra})]
+                _record(fw, f"{ph}/step_time_profiled", 8.0,
+                        **{**t, "debug": facts, **extra}),
+                _record(fw, f"{ph}/profiler_overhead", facts.get("overhead_x", 1.1),
+                        profiler_options=facts.get("options", {}))]
     return out
 
 
 def test_reports_link_the_traces_next_to_the_profile_bars() -> None:
+    from twinbench.analysis.study import analyze
     from twinbench.report.content import collect
     from twinbench.report.html import render_html
     from twinbench.report.markdown import render_markdown
@@ -288,25 +345,187 @@ def test_reports_link_the_traces_next_to_the_profile_bars() -> None:
         '<h2 id="tables">')  # its own figure
     assert 'native <a href="traces/y/train/vm.xplane.pb">' in html
     assert "tensorboard --logdir traces/y/train/tb" in html and "ui.perfetto.dev" in html
-    md = render_markdown(collect("t", recs))
+    md = render_markdown(collect(analyze("t", recs)))
     assert "## Profile traces" in md and "traces/y/train/vm.xplane.pb" in md
     assert "tensorboard --logdir traces/y/train/tb" in md
     assert "Open trace file → traces/x/infer/trace.json.gz" in md
 
 
-@pytest.mark.parametrize("recs,verdict,says", [
-    (_profile("pytorch") + _profile("keras-tf"), "confirmed", "side by side with keras-tf"),
-    (_profile("pytorch", unknown_share=0.3), "not measured in this study", "30%"),
-    (_profile("pytorch", trace_events=0), "refuted", "no trace"),
-    ([_record("pytorch", "status", None).model_copy(update={"status": "failed",
-                                                            "error": "boom"})],
-     "refuted", "failed"),
-    (_profile("keras-tf"), "not measured in this study", "no PyTorch profile"),
-])
-def test_c10_rests_on_parsed_traces_and_known_ops(recs: list[Record], verdict: str,
-                                                  says: str) -> None:
-    from twinbench.report.claims import assess
+def _c10(recs: list[Record]):
+    from twinbench.analysis.claims import assess
 
-    c10 = {c.id: c for c in assess(recs)}["C10"]
-    assert c10.verdict == verdict, c10
-    assert says in c10.summary
+    return {c.id: c for c in assess(recs)}["C10"]
+
+
+def _failed(fw: str) -> Record:
+    return _record(fw, "status", None).model_copy(update={"status": "failed", "error": "boom"})
+
+
+_ALL = _profile("pytorch") + _profile("keras-tf") + _profile("keras-jax")
+
+
+def test_c10_confirmed_puts_the_five_capabilities_side_by_side() -> None:
+    c10 = _c10(_ALL)
+    assert c10.verdict == "confirmed", c10
+    assert "side by side with keras-jax, keras-tf" in c10.summary and not c10.missing
+    lines = {e.split(" ", 1)[0]: e for e in c10.evidence}
+    assert list(lines) == ["pytorch", "keras-tf", "keras-jax"]  # one line per framework
+    for cap in ("op events cover", "overhead ×", "memory ", "under a Python file:line",
+                "viewer:"):  # the five capabilities, train / infer
+        assert all(cap in line for line in lines.values()), cap
+    torch, tf, jax = lines["pytorch"], lines["keras-tf"], lines["keras-jax"]
+    assert "torch.profiler" in torch and "op events cover 96% / 96% of the step" in torch
+    assert "memory 298 events (8.31 MB/step)" in torch
+    assert "100% / 100% of op events under a Python file:line" in torch
+    assert "with_stack" in torch and "×1.18" in torch  # overhead with the options that were on
+    assert "0 events / 0 events [none documented" in tf
+    assert "Perfetto trace by twinbench (converted)" in tf
+    assert "snapshot of 16 buffers" in jax and "7% / 7% of op events" in jax
+
+
+@pytest.mark.parametrize("debug,says", [
+    ({"op_coverage": 0.3}, "op events cover 30% of the step (< 50%)"),
+    ({"memory": {**_DEBUG["torch"]["memory"], "events": 0}}, "no memory events"),
+    ({"source": {**_DEBUG["torch"]["source"], "share": 0.0, "frames": 0}},
+     "0% of op events under a Python file:line"),
+    ({"viewer": {**_DEBUG["torch"]["viewer"], "malformed": 3, "perfetto_ok": False}},
+     "no Chrome trace of its own that Perfetto reads"),
+])
+def test_c10_refuted_when_a_written_trace_lacks_a_capability(debug: dict, says: str) -> None:
+    c10 = _c10(_profile("pytorch", debug=debug) + _profile("keras-tf"))
+    assert c10.verdict == "refuted", c10
+    assert says in c10.summary and "pytorch train" in c10.summary
+
+
+def test_c10_judges_the_pytorch_side_only() -> None:
+    # Keras on TensorFlow lacks memory events and stacks: evidence, not a verdict on PyTorch
+    assert _c10(_profile("lightning") + _profile("keras-tf")).verdict == "confirmed"
+    # ... and Lightning is PyTorch's side: its lacks count
+    c10 = _c10(_profile("pytorch") + _profile("lightning", debug={"op_coverage": 0.1}))
+    assert c10.verdict == "refuted" and "lightning" in c10.summary
+
+
+@pytest.mark.parametrize("recs,says", [
+    ([_failed("pytorch")], "the profile job failed"),
+    (_profile("pytorch") + [_failed("lightning")], "lightning: the profile job failed"),
+    (_profile("pytorch", debug={"options": None, "op_coverage": None, "memory": None,
+                                "source": None, "viewer": None}) + _profile("keras-tf"),
+     "recorded without extra.debug"),
+    ([r for r in _profile("pytorch") if r.metric != "infer/step_time_profiled"],
+     "pytorch infer: no trace recorded"),
+])
+def test_c10_inconclusive_on_partial_records(recs: list[Record], says: str) -> None:
+    c10 = _c10(recs)
+    assert c10.verdict == "inconclusive", c10
+    assert says in c10.summary and c10.missing  # re-run the profile preset
+
+
+def test_c10_refutes_before_it_calls_records_partial() -> None:
+    c10 = _c10(_profile("pytorch", debug={"op_coverage": 0.1}) + [_failed("lightning")])
+    assert c10.verdict == "refuted"
+
+
+@pytest.mark.parametrize("recs", [_profile("keras-tf"), []])
+def test_c10_not_measured_without_pytorch_profiles(recs: list[Record]) -> None:
+    c10 = _c10(recs)
+    assert c10.verdict == "not measured in this study"
+    assert "no PyTorch profile" in c10.summary and "--preset profile" in c10.missing
+
+
+def test_capabilities_table_in_report_md_and_terminal() -> None:
+    from twinbench.report.profile_view import markdown_lines
+
+    md = "\n".join(markdown_lines(_ALL))
+    assert "**What each profiler gave**" in md
+    assert "| framework | profiler | model | phase | op attribution | overhead | memory | " \
+           "source | viewer |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| keras-jax | jax.profiler"))
+    assert "| image-classification/resnet | train | 44% of the step in 237 op events |" in row
+    console = Console(record=True, width=200, color_system=None)
+    print_profiles(_ALL, console)
+    text = console.export_text()
+    assert "What each profiler gave" in text and "pytorch · torch.profiler" in text
+    assert "memory: 298 memory events" in text
+
+
+def test_profile_view_and_markdown_import_each_other_without_a_cycle() -> None:
+    import subprocess
+    import sys
+
+    code = ("import twinbench.report.profile_view as v, twinbench.report.markdown as m; "
+            "assert v.esc is m.esc and v.table is m.table")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- profiling/debug.py: what a trace gives a debugging user, synthetic ------------------------
+
+def test_source_facts_find_the_python_frame_each_op_started_in() -> None:
+    from twinbench.profiling.debug import has_source, source_facts
+
+    frames = [Event("twinbench/frameworks/pytorch/adapter.py(80): fit", 1, 0, 100),
+              Event("nn.Module: ResNet_0", 1, 0, 40),
+              Event("torch/nn/modules/conv.py(549): _conv_forward", 1, 5, 30),
+              Event("<built-in method conv2d of type object at 0x1>", 1, 6, 29)]
+    ops = [Event("aten::conv2d", 1, 6, 29),  # inside the module, its layer known
+           Event("aten::add_", 1, 50, 60),  # outside the module: a stack, no layer
+           Event("aten::mm", 2, 10, 20)]  # another thread: no frames there
+    f = source_facts(ops, frames, "torch")
+    assert (f["op_events"], f["with_stack"], f["with_layer"]) == (3, 2, 1)
+    assert f["share"] == pytest.approx(2 / 3) and f["frames_with_source"] == 2
+    assert f["example"] == "aten::conv2d ← torch/nn/modules/conv.py(549): _conv_forward"
+    assert has_source("$conv.py:549 _conv_forward") and not has_source("$<unknown> __exit__")
+    assert not has_source("<built-in function isinstance>")
+    jax = source_facts([Event("PjitFunction(train_step)", 0, 5, 9)],
+                       [Event("$trainer.py:120 train_step", 0, 0, 10)], "jax")
+    assert jax["share"] == 1.0 and jax["example"].endswith("← trainer.py:120 train_step")
+
+
+def test_op_events_leave_out_containers_and_the_window_outside() -> None:
+    from twinbench.profiling.debug import op_events
+
+    evs = [Event("twinbench/train", 0, 0, 100), Event("aten::conv2d", 0, 10, 20),
+           Event("aten::relu", 0, 150, 160)]
+    assert [e.name for e in op_events(evs, (0, 100), "torch")] == ["aten::conv2d"]
+
+
+def test_chrome_check_reads_traces_as_perfetto_would() -> None:
+    from twinbench.profiling.debug import chrome_check, viewer_facts
+
+    ok = {"traceEvents": [{"ph": "M", "name": "thread_name"},
+                          {"ph": "X", "name": "a", "ts": 1.5, "dur": 2}, {}]}  # JAX's tail {}
+    assert chrome_check(ok) == {"events": 3, "complete_events": 1, "malformed": 0}
+    bad = {"traceEvents": [{"ph": "X", "name": "a", "ts": "1"}, {"name": "no phase"}]}
+    assert chrome_check(bad)["malformed"] == 2
+    assert chrome_check({"nothing": 1})["malformed"] == 1
+    assert viewer_facts("x", "y", "the profiler", chrome_check(ok))["perfetto_ok"]
+    assert not viewer_facts("x", "y", "the profiler", chrome_check(bad))["perfetto_ok"]
+
+
+def _pb_varint(n: int) -> bytes:
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _pb(num: int, payload: bytes | int) -> bytes:
+    if isinstance(payload, int):
+        return _pb_varint(num << 3) + _pb_varint(payload)
+    return _pb_varint(num << 3 | 2) + _pb_varint(len(payload)) + payload
+
+
+def test_pprof_totals_sum_a_device_memory_profile() -> None:
+    import gzip
+
+    from twinbench.profiling.debug import pprof_totals
+
+    strings = [b"", b"allocations", b"count", b"space", b"bytes"]
+    prof = (_pb(1, _pb(1, 1) + _pb(2, 2)) + _pb(1, _pb(1, 3) + _pb(2, 4))
+            + _pb(2, _pb(1, _pb_varint(7)) + _pb(2, _pb_varint(2) + _pb_varint(1024)))
+            + _pb(2, _pb(2, _pb_varint(1) + _pb_varint(300)))
+            + b"".join(_pb(6, s) for s in strings))
+    want = {"samples": 2, "allocations/count": 3, "space/bytes": 1324}
+    assert pprof_totals(prof) == want
+    assert pprof_totals(gzip.compress(prof)) == want  # what jax returns: gzipped

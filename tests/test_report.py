@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from conftest import chromium_or_skip
+from twinbench.analysis.claims import assess
+from twinbench.analysis.claims.base import CONFIRMED, NOT_MEASURABLE, NOT_MEASURED, REFUTED
+from twinbench.analysis.study import analyze
 from twinbench.brevity import family_table
-from twinbench.report.claims import CONFIRMED, NOT_MEASURED, REFUTED, assess
 from twinbench.report.content import collect
 from twinbench.report.html import render, render_html
 from twinbench.report.markdown import render_markdown
@@ -78,6 +80,9 @@ def study_records(model: str = "resnet") -> list[Record]:
                     samples=spread(1.5, seed=5), model=model),
                 rec(fw, "export-mobile", "int8-full:accuracy_change", -0.01, "fraction",
                     "higher", model=model),
+                rec(fw, "export-mobile", "fp32:runtime_rss_delta", 12.0, "MiB", model=model),
+                rec(fw, "export-mobile", "int8-full:runtime_rss_delta", 5.0, "MiB",
+                    model=model),
                 rec(fw, "export-mobile", "int8-full:status", 1.0, "", None,
                     extra={"state": "ok", "runtime": "LiteRT"}, model=model)]
     out += [rec("keras-tf", "export-web", "tfjs-wasm-1t:status", 1.0, "", None, model=model,
@@ -106,18 +111,22 @@ def test_every_claim_has_a_verdict_and_missing_evidence_is_named():
     assert [c.id for c in claims] == [f"C{i}" for i in range(1, 13)]
     by = {c.id: c for c in claims}
     assert by["C1"].verdict == REFUTED  # 2x train throughput, significant
-    assert by["C5"].verdict == CONFIRMED and "27%" in by["C5"].summary
+    assert by["C5"].verdict == CONFIRMED and "int8 file 27% of fp32" in by["C5"].summary
     assert by["C6"].verdict == CONFIRMED
     assert by["C7"].verdict == CONFIRMED and any("2024-10-21" in e for e in by["C7"].evidence)
     assert by["C11"].verdict == CONFIRMED and "detr" in by["C11"].summary
-    assert by["C12"].verdict == CONFIRMED  # keras-tf starts and trains to budget faster here
-    for cid in ("C8", "C9", "C10"):
-        assert by[cid].verdict == NOT_MEASURED and by[cid].missing
+    # keras-tf starts faster, but PyTorch trains 2x faster (tested): over a 60-minute job the
+    # training speed outweighs seconds of startup
+    assert by["C12"].verdict == REFUTED
+    assert by["C10"].verdict == NOT_MEASURED and by["C10"].missing
+    for cid in ("C8", "C9"):  # no serving or distributed scenario exists yet
+        assert by[cid].verdict == NOT_MEASURABLE and by[cid].missing
     empty = {c.id: c for c in assess([], None, None)}
-    assert all(c.verdict == NOT_MEASURED and c.missing for c in empty.values())
+    assert all(c.verdict in (NOT_MEASURED, NOT_MEASURABLE) and c.missing
+               for c in empty.values())
 
 
-def test_c1_close_speeds_confirm_and_failed_int8_refutes():
+def test_c1_close_speeds_confirm_and_a_failed_int8_export_is_not_a_refutation():
     recs = [rec("pytorch", "train", "throughput", 100, "samples/s", "higher", spread(100)),
             rec("keras-tf", "train", "throughput", 101, "samples/s", "higher", spread(101, seed=1)),
             rec("keras-tf", "export-mobile", "fp32:file_size", 1e6, "bytes"),
@@ -125,7 +134,7 @@ def test_c1_close_speeds_confirm_and_failed_int8_refutes():
                 status="failed", error="int8-full: export failed: boom")]
     by = {c.id: c for c in assess(recs)}
     assert by["C1"].verdict == CONFIRMED
-    assert by["C5"].verdict == REFUTED and "boom" in by["C5"].summary
+    assert by["C5"].verdict == NOT_MEASURABLE and "boom" in by["C5"].summary
 
 
 def test_names_with_html_are_escaped_in_html_and_markdown():
@@ -135,12 +144,12 @@ def test_names_with_html_are_escaped_in_html_and_markdown():
     assert EVIL not in html and '<script>alert("x")' not in html
     assert "&lt;script&gt;alert(" in html  # jinja2 autoescape
     assert "\\u003cscript\\u003ealert(" in html  # figure JSON inside <script> elements
-    md = render_markdown(collect(EVIL, recs))
+    md = render_markdown(collect(analyze(EVIL, recs)))
     assert "<script>" not in md and "&lt;script&gt;" in md
 
 
 def test_report_has_mobile_web_claims_environment_and_brevity_sections():
-    data = collect("s", study_records(), family_table(["resnet"]), fake_zoos())
+    data = collect(analyze("s", study_records(), family_table(["resnet"]), fake_zoos()))
     titles = [t.title.split(":")[0] for t in data.route_tables]
     assert titles == ["Phone deployment", "Browser deployment"]
     mobile, web = data.route_tables
@@ -158,7 +167,8 @@ def test_report_opens_in_headless_chromium_without_console_errors(tmp_path):
     chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
-    data = collect("chromium check", study_records(), family_table(["resnet"]), fake_zoos())
+    data = collect(analyze("chromium check", study_records(), family_table(["resnet"]),
+                           fake_zoos()))
     page_path = tmp_path / "report.html"
     page_path.write_text(render(data), encoding="utf-8")
     problems: list[str] = []
@@ -272,24 +282,25 @@ def test_c2_and_c3_compare_statement_counts_against_pytorch():
 
 
 def test_a_crashing_claim_check_is_check_failed_not_missing_evidence(monkeypatch):
-    from twinbench.report import claims as claims_mod
+    from twinbench.analysis import claims as claims_mod
     from twinbench.report.html import verdict_class
 
     def c4(ev):  # same name as the real check, so it takes C4's place
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(claims_mod, "c4", c4)
+    monkeypatch.setattr(claims_mod, "CHECKS", tuple(c4 if f.__name__ == "c4" else f
+                                                    for f in claims_mod.CHECKS))
     by = {c.id: c for c in assess(study_records(), family_table(["resnet"]))}
     assert by["C4"].verdict == "check failed: RuntimeError: boom second line"
     assert by["C4"].claim == claims_mod.CLAIM_TEXT["C4"] and by["C4"].claim
     assert verdict_class(by["C4"].verdict) == "fail"
     assert by["C1"].verdict == REFUTED  # the other checks went on
-    html = render(collect("s", study_records(), family_table(["resnet"])))
+    html = render(collect(analyze("s", study_records(), family_table(["resnet"]))))
     assert "check failed: RuntimeError: boom" in html
 
 
 def test_claim_statements_match_the_claim_table():
-    from twinbench.report.claims import CLAIM_TEXT
+    from twinbench.analysis.claims.base import CLAIM_TEXT
 
     for c in assess(study_records(), family_table(["resnet"]), fake_zoos()):
         assert c.claim == CLAIM_TEXT[c.id], c.id
@@ -317,8 +328,8 @@ def test_c4_splits_pytorch_extra_code_into_low_level_and_model_code():
 
 
 def test_rows_tables_and_charts_keep_modes_apart():
+    from twinbench.analysis.rows import rows
     from twinbench.report.charts import scenario_figures
-    from twinbench.report.compare import rows
 
     recs = [rec(fw, "train", "throughput", v, "samples/s", "higher", spread(v, seed=i),
                 mode=mode)
@@ -329,19 +340,22 @@ def test_rows_tables_and_charts_keep_modes_apart():
     got = {r.mode: r for r in rows(recs)}
     assert set(got) == {"out-of-box", "tuned"}
     assert got["out-of-box"].best == "pytorch" and got["tuned"].best == "keras-tf"
-    titles = [t for t, _ in collect("s", recs).tables]
+    titles = [t for t, _ in collect(analyze("s", recs)).tables]
     assert titles == ["train · image-classification · resnet · out-of-box, cpu",
                       "train · image-classification · resnet · tuned, cpu"]
     assert [t for t, _ in scenario_figures(recs)] == titles
 
 
 def test_markdown_carries_claim_evidence_and_model_availability():
-    md = render_markdown(collect("s", study_records(), family_table(["resnet"]), fake_zoos()))
+    md = render_markdown(collect(analyze("s", study_records(), family_table(["resnet"]),
+                                         fake_zoos())))
     assert "<details><summary>C1:" in md
-    assert "train throughput (image-classification/resnet, out-of-box, cpu): pytorch is" in md
+    assert "train throughput (image-classification/resnet, out-of-box, cpu): pytorch vs " \
+        "keras-tf: pytorch 2.0" in md
     assert "## Model availability" in md
     assert "| detr | pretrained |" in md and "timm (not installed)" in md
-    no_search = render_markdown(collect("s", study_records(), zoo_note="zoo search disabled"))
+    no_search = render_markdown(collect(analyze("s", study_records(),
+                                                zoo_note="zoo search disabled")))
     assert "zoo search disabled" in no_search
 
 
@@ -372,7 +386,7 @@ def test_c7_names_a_tfjs_variant_that_ran_with_unequal_outputs_as_a_parity_failu
 
 def test_a_tie_names_no_best_and_no_framework_worse():
     """Equal values (e.g. steps to target, 88 vs 88) are a tie, not "pytorch best, 1.00x worse"."""
-    from twinbench.report.compare import rows
+    from twinbench.analysis.rows import rows
 
     recs = [rec(fw, "accuracy", "steps_to_target", 88.0, "steps") for fw in ("pytorch",
                                                                                "keras-tf")]

@@ -18,8 +18,9 @@ from rich.console import Console
 
 from twinbench.analysis.comparisons import pairwise
 from twinbench.analysis.merge import merge_processes
+from twinbench.analysis.rows import rows
+from twinbench.analysis.text import fmt_value
 from twinbench.frameworks.base import CallPath
-from twinbench.report.compare import fmt_value, rows
 from twinbench.report.markdown import render_markdown
 from twinbench.report.terminal import print_results
 from twinbench.results.schema import Record
@@ -211,10 +212,11 @@ def test_reports_say_not_reached_and_comparisons_skip_it() -> None:
     console = Console(record=True, width=160)
     print_results(recs, console)
     assert "not reached" in console.export_text()
+    from twinbench.analysis.study import analyze
     from twinbench.report.content import collect
     from twinbench.report.html import render
 
-    data = collect("s", recs)
+    data = collect(analyze("s", recs))
     assert "not reached" in render_markdown(data)
     assert "not reached" in render(data)
 

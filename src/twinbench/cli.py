@@ -6,6 +6,7 @@ written and the failures listed); 2 bad input (one line on stderr, no traceback 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -47,7 +48,8 @@ def run(
         # every key of study.PRESETS (tests/test_export_web_failures.py checks; importing study
         # here would slow every command by its pydantic import)
         help="Built-in study: quick, zoo, detection, backends, latency, precise, mobile, web, "
-        "tiny, profile (`twinbench list`).")] = None,
+        "tiny, profile; or the composite verdict (several studies, one report: every claim "
+        "this machine can measure, ~27 min on 2 cores; `twinbench list`).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Results folder (results.jsonl, results.sqlite, report.html, logs/). "
         "Default: runs/<study name>.")] = None,
@@ -90,7 +92,7 @@ def run(
     from twinbench.preflight import preflight
     from twinbench.report.terminal import print_results
     from twinbench.runner.orchestrate import load_resumable, run_study
-    from twinbench.study import load_study
+    from twinbench.study import COMPOSITES, load_study
 
     if resume is not None:  # the study as it was started; refuse flags it would ignore
         given = {"STUDY_FILE": study_file, "--preset": preset, "--out": out, "--task": task,
@@ -101,10 +103,31 @@ def run(
                  "--seed": seed, "--dataset": dataset, "--data-path": data_path,
                  "--no-parity": no_parity or None}
         if extra := [k for k, v in given.items() if v is not None]:
-            raise UserError(f"--resume continues the study saved in {resume / 'study.json'} "
+            saved = resume / ("composite.json" if (resume / "composite.json").is_file()
+                              else "study.json")
+            raise UserError(f"--resume continues the study saved in {saved} "
                             f"and cannot apply {', '.join(extra)}; drop them, or start a new "
                             "run with --out")
+        if (resume / "composite.json").is_file():
+            _run_composite(None, resume, {}, resume=True)
+            return
         study, outdir = load_resumable(resume), resume
+    elif preset in COMPOSITES:
+        # a composite's parts are fixed: flags that change what is measured are refused,
+        # flags that change how jobs run apply to every part (docs/study.md)
+        given = {"STUDY_FILE": study_file, "--task": task, "--model": model,
+                 "--framework": framework, "--scenario": scenario, "--mode": mode,
+                 "--size": size, "--processes": processes, "--dataset": dataset,
+                 "--data-path": data_path, "--no-parity": no_parity or None, "--db": db}
+        if extra := [k for k, v in given.items() if v is not None]:
+            raise UserError(f"--preset {preset} runs fixed parts and cannot apply "
+                            f"{', '.join(extra)}; drop them (only --out, --threads, --timeout, "
+                            "--memory-limit, --seed and --device apply to every part), or run "
+                            "a single study such as --preset quick with them")
+        _run_composite(preset, out or Path("runs") / preset,
+                       {"threads": threads, "timeout_s": timeout, "seed": seed,
+                        "memory_limit_mb": memory_limit, "device": device})
+        return
     else:
         if study_file is None and preset is None:
             preset = "quick"
@@ -150,7 +173,7 @@ def run(
             raise Stopped(f"cannot write results to {outdir}: {exc.strerror}; finished jobs "
                           f"are saved — fix it, then `twinbench run --resume {outdir}`") from exc
         progress.update(bar, description="done")
-    print_results(result.records, console)
+    print_results(result.analysis or result.records, console)
     if result.report_error:
         console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}")
         console.print(f"[red]the report could not be written ({result.report_error}); the "
@@ -159,6 +182,96 @@ def run(
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
                   f"{outdir / 'report.html'}, {outdir / 'report.md'}")
     if result.failed:
+        raise typer.Exit(1)
+
+
+def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
+                   resume: bool = False) -> None:
+    """`run` for a composite preset (or `--resume` of a composite folder): its parts one after
+    another with the usual progress lines, then one merged report. Exit 1 when a job failed."""
+    from twinbench.plan import plan
+    from twinbench.report.terminal import print_results
+    from twinbench.runner.composite import (
+        check_composite,
+        load_resumable_composite,
+        run_composite,
+    )
+    from twinbench.study import COMPOSITE_ESTIMATE, load_composite
+
+    if resume:
+        name, parts = load_resumable_composite(outdir)
+    else:
+        assert name is not None
+        parts = load_composite(name, overrides)
+    check_composite(name, parts, outdir, resume=resume)
+    n_jobs = sum(len(plan(s)) for _, s in parts)
+    verb = "resuming" if resume else "composite"
+    estimate = COMPOSITE_ESTIMATE.get(name, "")
+    console.print(f"[bold]twinbench[/] {verb} [cyan]{escape(name)}[/]: {len(parts)} parts "
+                  f"({', '.join(p for p, _ in parts)}), {n_jobs} jobs"
+                  + (f", {estimate}" if estimate else "")
+                  + f", {parts[0][1].threads} threads, results in {escape(str(outdir))}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task("starting", total=0, visible=False)
+
+        def on_part(i, n, part, study, skipped):
+            nonlocal bar
+            progress.update(bar, visible=False)
+            jobs = len(plan(study))
+            if skipped:
+                progress.console.print(f"[bold]part {i + 1}/{n}: {escape(part)}[/] — finished "
+                                       "before, kept", highlight=False)
+                return
+            progress.console.print(
+                f"[bold]part {i + 1}/{n}: {escape(part)}[/] — {jobs} job{'s' * (jobs != 1)} "
+                f"({', '.join(study.frameworks)} × {', '.join(study.scenarios)}), results in "
+                f"{escape(str(outdir / part))}", highlight=False)
+            bar = progress.add_task(f"part {i + 1}/{n}", total=jobs)
+
+        def on_start(job, i, n):
+            progress.update(bar, description=f"[cyan]{escape(job.job_id)}[/]")
+
+        def on_done(o):
+            mark = "[green]✓[/]" if o.status == "ok" else "[red]✗[/]"
+            note = "" if o.status == "ok" else \
+                f" [red]{escape((o.error or '').splitlines()[0][:100])}[/]"
+            progress.console.print(f"{mark} {escape(o.job.job_id)} ({o.wall_s:.1f} s){note}",
+                                   highlight=False)
+            progress.advance(bar)
+
+        how = f"continue with `twinbench run --resume {outdir}`"
+        try:
+            result = run_composite(name, parts, outdir, on_part, on_start, on_done,
+                                   resume=resume)
+        except KeyboardInterrupt:
+            raise Stopped(f"interrupted: finished parts and jobs are saved; {how}",
+                          exit_code=130) from None
+        except sqlite3.OperationalError as exc:
+            raise Stopped(f"results database error ({exc}); finished jobs are saved — fix the "
+                          f"cause, then {how}") from exc
+        except OSError as exc:
+            raise Stopped(f"cannot write results to {outdir}: {exc.strerror}; finished jobs "
+                          f"are saved — fix it, then {how}") from exc
+        progress.update(bar, description="done")
+    print_results(result.analysis or result.records, console)
+    for p in result.parts:
+        state = "kept from before" if p.skipped else f"{p.wall_s:.0f} s"
+        fails = f", [red]{p.failed} failed[/]" if p.failed else ""
+        console.print(f"  {escape(p.name)}: {p.jobs} job{'s' * (p.jobs != 1)}{fails} ({state})"
+                      + (f" [red]its own report failed: {escape(p.report_error)}[/]"
+                         if p.report_error else ""), highlight=False)
+    if result.report_error:
+        console.print(f"Wall time {result.wall_s:.1f} s. Results: "
+                      f"{escape(str(outdir))}/<part>/results.jsonl")
+        console.print(f"[red]the merged report could not be written "
+                      f"({escape(result.report_error)}); every part's results are saved: retry "
+                      f"with `twinbench report {' '.join(str(p.outdir) for p in result.parts)} "
+                      f"--out {outdir}`[/red]")
+        raise typer.Exit(1)
+    console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
+                  f"{outdir / 'report.html'}, {outdir / 'report.md'}")
+    if result.failed or any(p.report_error for p in result.parts):
         raise typer.Exit(1)
 
 
@@ -183,7 +296,7 @@ def list_() -> None:
 
     from twinbench.frameworks.base import FRAMEWORKS
     from twinbench.scenarios import SCENARIOS
-    from twinbench.study import PRESETS
+    from twinbench.study import COMPOSITE_ESTIMATE, COMPOSITES, PRESETS
     from twinbench.tasks import TASKS
     from twinbench.zoo import MODELS
 
@@ -201,7 +314,10 @@ def list_() -> None:
         ("data sets", {f"{name} ({t.id})": desc for t in TASKS.values()
                        for name, desc in t.datasets.items()}),
         ("presets", {k: ", ".join(v.get("frameworks", ["pytorch", "keras-tf"]))
-                     + f" · size {v.get('size', 'small')}" for k, v in PRESETS.items()}),
+                     + f" · size {v.get('size', 'small')}" for k, v in PRESETS.items()}
+         | {k: f"composite: {', '.join(p for p, _ in parts)}"
+            + (f" · {COMPOSITE_ESTIMATE[k]}" if k in COMPOSITE_ESTIMATE else "")
+            for k, parts in COMPOSITES.items()}),
     ):
         t = Table(title=title, title_justify="left", show_header=False)
         t.add_column()
@@ -254,18 +370,70 @@ def _study_dir(outdir: Path) -> tuple[str, list]:
 
 @app.command()
 def report(
-    outdir: Annotated[Path, typer.Argument(help="A results folder written by `run`.")],
+    dirs: Annotated[list[Path], typer.Argument(
+        metavar="DIR...", help="Results folders written by `run`. One: its report is "
+        "regenerated in place. Several: their records are merged into one report, written to "
+        "--out.",
+        show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the report (and, merging, the merged results.jsonl). Needed with "
+        "several folders; default with one: that folder.", show_default=False)] = None,
 ) -> None:
-    """Regenerate report.html (self-contained, offline) and report.md from results.jsonl."""
-    from twinbench.report.html import write_reports
+    """Regenerate report.html (self-contained, offline) and report.md from results.jsonl, or
+    merge several results folders into one report (no quantity may come from two of them)."""
+    from twinbench.atomic import write_atomic
+    from twinbench.results.export import write_jsonl
+    from twinbench.runner.composite import combine, read_folder
+    from twinbench.runner.orchestrate import write_outputs
 
-    study, records = _study_dir(outdir)
+    target = out if out is not None else dirs[0]
+    if len(dirs) > 1 and out is None:
+        raise UserError(f"merging {len(dirs)} folders needs --out OUT (a folder of its own: "
+                        "each input keeps its own report)")
+    seen: dict[Path, Path] = {}
+    for d in dirs:
+        if d.resolve() in seen:
+            raise UserError(f"{d} is given twice (as {seen[d.resolve()]}); name each folder once")
+        seen[d.resolve()] = d
+    merged = len(dirs) > 1 or target.resolve() != dirs[0].resolve()
+    if merged and target.resolve() in seen:
+        raise UserError(f"--out {target} is one of the folders being merged; choose a folder "
+                        "of its own (its results.jsonl would be replaced)")
+    if merged and (target / "results.jsonl").is_file() \
+            and not (target / "merged.json").is_file():
+        raise UserError(f"--out {target} holds results of its own (results.jsonl); choose an "
+                        "empty folder or one written by `twinbench report --out`")
+    records = combine([(str(d), read_folder(d)) for d in dirs])
+    study = _report_name(dirs, records)
     try:
-        html, md = write_reports(outdir, study, records)
+        if merged:
+            target.mkdir(parents=True, exist_ok=True)
+            write_jsonl(target / "results.jsonl", records)
+            write_atomic(target / "merged.json", json.dumps(
+                {"study": study, "sources": [str(d) for d in dirs]}, indent=2) + "\n")
+        write_outputs(target, study, records)  # comparisons, analysis.json, both reports
+        html, md = target / "report.html", target / "report.md"
     except OSError as exc:  # read-only folder, disk full: one line, not a traceback
-        raise UserError(f"cannot write the reports in {outdir}: {exc.strerror or exc}; "
-                        "make it writable, or copy results.jsonl to a writable folder") from exc
-    console.print(f"Wrote {escape(str(html))} and {escape(str(md))}")
+        raise UserError(f"cannot write the reports in {target}: {exc.strerror or exc}; "
+                        "make it writable, or choose another --out") from exc
+    console.print(f"Wrote {escape(str(html))} and {escape(str(md))}"
+                  + (f" from {len(dirs)} folders ({len(records)} records)" if len(dirs) > 1
+                     else ""))
+
+
+def _report_name(dirs: list[Path], records: list) -> str:
+    """The study a report is titled with: a composite's or an earlier merge's own name, else
+    the studies' names ("quick + zoo"), else the folder's name."""
+    if len(dirs) == 1:
+        for meta, key in (("composite.json", "composite"), ("merged.json", "study")):
+            try:
+                name = json.loads((dirs[0] / meta).read_text()).get(key)
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(name, str) and name:
+                return name
+    names = list(dict.fromkeys(r.study for r in records))
+    return " + ".join(names) if names else dirs[0].name
 
 
 @app.command()
@@ -306,18 +474,24 @@ def recommend(
     priority: Annotated[list[str] | None, typer.Option(
         help="Comma list, most important first: speed, deadline, memory, accuracy, "
         "deploy=web|mobile|server, model=NAME, device=cpu|cuda.")] = None,
+    job_minutes: Annotated[float, typer.Option(
+        help="Length of your training job in minutes (at the fastest framework's speed): "
+        "deadline weighs one-off startup seconds against it.")] = 60.0,
 ) -> None:
-    """Rank frameworks for your priorities, with the measured lines behind each point."""
+    """Rank frameworks for your priorities, with intervals and the measured lines behind each
+    point."""
+    from twinbench.analysis.recommend import check_job_minutes, parse_priorities
+    from twinbench.analysis.recommend import recommend as rank
     from twinbench.brevity import family_table
-    from twinbench.recommend import parse_priorities
-    from twinbench.recommend import recommend as rank
     from twinbench.report.console import print_recommendation
     from twinbench.zoos import search
 
     prios = parse_priorities(priority or ["speed"])
+    check_job_minutes(job_minutes)
     records = _study_dir(outdir)[1] if outdir is not None else []
     zoos = {p.value: search(p.value) for p in prios if p.kind == "model" and p.value}
-    print_recommendation(rank(records, prios, family_table(), zoos), console)
+    print_recommendation(rank(records, prios, family_table(), zoos, job_minutes=job_minutes),
+                         console)
 
 
 @app.command()

@@ -376,6 +376,77 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Composite presets. One study is a cross product (tasks x models x frameworks x scenarios x
+# modes), so a verdict on every claim needs several: a composite is a list of parts, each a
+# preset-like dict run as a study of its own into OUT/<part>/ (twinbench.runner.composite), the
+# records of all parts then reported as one. No two parts measure the same quantity (task, model,
+# framework, scenario, metric, mode, device): the machine ceiling and each twin's parity are
+# measured in one part only (``ceiling`` / ``parity`` false in the others, which run the same
+# twins at the same size and seed), so the merged report holds one value per quantity.
+# Wall times are estimates for an idle 2-core CPU (the quick preset: 370 s measured).
+COMPOSITES: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "verdict": [
+        # C1, C12: the quick study (default scenarios, out-of-box, 3 processes), parity and the
+        # machine ceiling included: 26 jobs, ~6 min (benchmarks/quick_study.py: 370 s)
+        ("speed", _merge(PRESETS["quick"], {"name": "verdict-speed"})),
+        # C1 in tuned mode (torch.compile, XLA, steps_per_execution, channels-last): training
+        # and inference of the ResNet twin, every documented path, 3 processes: 12 jobs,
+        # ~10 min (every worker compiles from a cold cache: a pytorch tuned-train worker took
+        # ~80 s on an idle machine, its inference ~60 s)
+        ("tuned", _merge(PRESETS["quick"], {
+            "name": "verdict-tuned", "mode": ["tuned"], "scenarios": ["train", "infer"],
+            "parity": False, "ceiling": False})),
+        # C1 beyond image classification: the UNet and transformer twins, train + infer, 3
+        # processes, their parity checks: 28 jobs, ~6 min
+        ("tasks", _merge(PRESETS["zoo"], {
+            "name": "verdict-tasks", "tasks": ["semantic-segmentation", "text-classification"],
+            "frameworks": ["pytorch", "keras-tf"], "scenarios": ["train", "infer"],
+            "ceiling": False})),
+        # C5, C6: LiteRT and ExecuTorch routes of the ResNet twin (the mobile preset's
+        # training): 2 jobs, ~4 min (benchmarks/mobile.py: 470 s for 4 such jobs)
+        ("mobile", _merge(PRESETS["mobile"], {
+            "name": "verdict-mobile", "models": ["resnet"], "parity": False})),
+        # C7: TF.js, LiteRT.js and ONNX Runtime Web in Chromium: 2 jobs, ~2 min
+        # (benchmarks/web.py: 200 s for 4 such jobs)
+        ("web", _merge(PRESETS["web"], {
+            "name": "verdict-web", "models": ["resnet"], "parity": False})),
+        # C10: the PyTorch Profiler beside TensorFlow's: 2 jobs, ~1.5 min (the profile preset
+        # with keras-jax: 122 s for 3 jobs)
+        ("profile", _merge(PRESETS["profile"], {
+            "name": "verdict-profile", "frameworks": ["pytorch", "keras-tf"],
+            "parity": False})),
+        # C2-C4 (code brevity) and C11 (zoo search) are static: the report computes them.
+        # C8 (serving) and C9 (distributed training) have no scenario yet: "not measurable".
+    ],
+}
+COMPOSITE_ESTIMATE = {"verdict": "~30 min on an idle 2-core CPU"}
+# Flags that change how a composite's jobs run, applied to every part. The others (what is
+# measured: tasks, models, frameworks, scenarios, modes, size, processes, data) would make
+# the parts overlap or stop deciding the claims they are there for, so they are refused.
+COMPOSITE_OVERRIDES = ("threads", "timeout_s", "memory_limit_mb", "seed", "device")
+
+
+def load_composite(name: str, overrides: dict[str, Any] | None = None) -> list[tuple[str, Study]]:
+    """(part, study) of a composite preset, each part validated with the ``overrides``
+    (only ``COMPOSITE_OVERRIDES``; any other is a one-line UserError)."""
+    if name not in COMPOSITES:
+        raise UserError(f"composite preset {suggest(name, tuple(COMPOSITES))}")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if bad := [k for k in given if k not in COMPOSITE_OVERRIDES]:
+        raise UserError(f"preset {name!r} runs fixed parts and cannot apply {', '.join(bad)} "
+                        f"(only {', '.join(COMPOSITE_OVERRIDES)} apply to every part)")
+    parts = []
+    for part, data in COMPOSITES[name]:
+        try:
+            parts.append((part, Study.model_validate(_merge(data, given))))
+        except ValidationError as exc:
+            loc = exc.errors()[0]["loc"]
+            where = "command line" if loc and loc[0] in given else \
+                f"preset {name!r}, part {part!r}"
+            raise UserError(_format(exc, where)) from exc
+    return parts
+
+
 def _format(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "study"

@@ -62,6 +62,10 @@ class Comparison:
     significant: bool | None  # None: not tested (one process per side, or single values)
     basis: str = REPLICATED  # REPLICATED | WITHIN | SINGLE: what the interval and test rest on
     p_adjusted: float | None = None  # Holm-adjusted, where several tests feed one verdict
+    # values at or below 0 (an overhead that came out negative by noise) have no meaningful
+    # ratio: the difference of means a - b and its Welch interval speak instead
+    difference: float | None = None
+    difference_ci95: tuple[float, float] | None = None
 
 
 NORMAL_MAD_SCALE = 1.482602218505602  # 1 / Phi^-1(3/4), scipy's median_abs_deviation "normal"
@@ -194,17 +198,19 @@ def compare_processes(a: Sequence[float], b: Sequence[float]) -> Comparison:
     """Replicated: per-process values of each side (at least ``MIN_PROCESSES`` each). Welch's t
     on their logs; the ratio of geometric means with its t interval (module docstring). Values
     at or below 0 (an overhead that came out negative by noise) are compared as they are:
-    Welch's t on the values, ratio of means, no ratio interval."""
+    Welch's t on the values and the difference of means with its interval; no ratio."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if min(xa.size, xb.size) < MIN_PROCESSES:
         raise ValueError(f"a replicated comparison needs {MIN_PROCESSES} processes per side")
     from scipy import stats
 
     if (xa <= 0).any() or (xb <= 0).any():
-        p = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue)
-        p = 1.0 if np.isnan(p) else p
-        ratio = float(xa.mean() / xb.mean()) if xb.mean() else float("nan")
-        return Comparison(ratio, None, p, p < ALPHA, REPLICATED)
+        res = stats.ttest_ind(xa, xb, equal_var=False)
+        p = 1.0 if np.isnan(res.pvalue) else float(res.pvalue)
+        ci = res.confidence_interval(0.95)
+        diff_ci = None if np.isnan(ci.low) else (float(ci.low), float(ci.high))
+        return Comparison(float("nan"), None, p, p < ALPHA, REPLICATED,
+                          difference=float(xa.mean() - xb.mean()), difference_ci95=diff_ci)
     la, lb = np.log(xa), np.log(xb)
     d = float(la.mean() - lb.mean())
     va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
@@ -232,3 +238,47 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 def percentile(samples: Sequence[float] | np.ndarray, q: float) -> float:
     return float(np.percentile(np.asarray(samples, dtype=np.float64), q))
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """a versus b against a margin [1/m, m] on the ratio of geometric means (replicated).
+
+    ``p_inside``: TOST (two one-sided Welch tests on the logs) — small when the ratio is
+    shown to lie inside the margin. ``p_outside``: one-sided test that it lies beyond the
+    nearer edge — small when it is shown to lie outside. ``ci90`` is the interval TOST at 5%
+    reads (inside at 5% <=> the 90% interval lies inside the margin).
+    """
+
+    ratio: float
+    ci95: tuple[float, float]
+    ci90: tuple[float, float]
+    p_inside: float
+    p_outside: float
+
+
+def equivalence(a: Sequence[float], b: Sequence[float], margin: float) -> Equivalence:
+    """Equivalence test of per-process values a and b (at least ``MIN_PROCESSES`` each)."""
+    from scipy import stats
+
+    la = np.log(np.asarray(a, dtype=np.float64))
+    lb = np.log(np.asarray(b, dtype=np.float64))
+    if min(la.size, lb.size) < MIN_PROCESSES:
+        raise ValueError(f"an equivalence test needs {MIN_PROCESSES} processes per side")
+    d, m = float(la.mean() - lb.mean()), float(np.log(margin))
+    va, vb = la.var(ddof=1) / la.size, lb.var(ddof=1) / lb.size
+    se = float(np.sqrt(va + vb))
+    r = float(np.exp(d))
+    if se == 0:  # no noise: the point decides
+        inside = abs(d) < m
+        return Equivalence(r, (r, r), (r, r), 0.0 if inside else 1.0, 1.0 if inside else 0.0)
+    df = (va + vb) ** 2 / (va**2 / (la.size - 1) + vb**2 / (lb.size - 1))
+    t = stats.t(df)
+    p_inside = float(max(t.sf((d + m) / se), t.sf((m - d) / se)))
+    p_outside = float(t.sf((abs(d) - m) / se))
+
+    def ci(level: float) -> tuple[float, float]:
+        q = float(t.ppf(1 - (1 - level) / 2))
+        return (float(np.exp(d - q * se)), float(np.exp(d + q * se)))
+
+    return Equivalence(r, ci(0.95), ci(0.90), p_inside, p_outside)

@@ -12,12 +12,12 @@ import json
 from itertools import groupby
 from typing import Any
 
-from twinbench.report.compare import Row, not_reached, rows
+from twinbench.analysis.rows import Row, rows
+from twinbench.analysis.text import not_reached
+from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.report.profile_view import profile_figures
 from twinbench.results.schema import Record
 
-COLORS = {"pytorch": "#ee4c2c", "lightning": "#792ee5", "keras-tf": "#ff8f00",
-          "keras-jax": "#1a73e8", "keras-torch": "#d00000"}
 PER_ROW = 3
 SKIP = {"parity", "ceiling"}  # shown as tables elsewhere
 
@@ -37,6 +37,8 @@ def _label(row: Row, fw: str) -> str:
     if c is None:
         return ""
     note = {False: " n.s.", None: " (untested)"}.get(c.significant, "")
+    if c.difference is not None:
+        return f"{c.difference:+.3g} vs best{note}"
     return f"{c.ratio:.2f}× worse{note}"
 
 
@@ -73,7 +75,9 @@ def figure(title: str, group: list[Row], frameworks: list[str]) -> dict[str, Any
         down = [(q.value - q.ci95[0]) if q.ci95 and q.value is not None else 0 for q in recs]
         data.append({
             "type": "bar", "x": fws, "y": [q.value for q in recs], "xaxis": f"x{ax}",
-            "yaxis": f"y{ax}", "marker": {"color": [COLORS.get(f, "#777") for f in fws]},
+            "yaxis": f"y{ax}",
+            "marker": {"color": [FRAMEWORKS[f].color if f in FRAMEWORKS else "#777777"
+                                 for f in fws]},
             "error_y": {"type": "data", "symmetric": False, "array": up, "arrayminus": down,
                         "visible": True},
             "text": [_label(row, f) for f in fws], "textposition": "outside",

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinbench.report.compare import fmt, fmt_ci
+from twinbench.analysis.text import fmt, fmt_ci
 
 
 def print_brevity(counts: list[Any], console: Console) -> None:
@@ -33,9 +33,9 @@ def print_brevity(counts: list[Any], console: Console) -> None:
 
 
 def print_models(query: str, results: list[Any], console: Console, limit: int = 12) -> None:
-    from twinbench.zoos import availability
+    from twinbench.zoos import availability, support
 
-    t = Table(title=f"where is {escape(query)!r}? (installed zoos, offline)",
+    t = Table(title=f"where is {escape(query)!r}? (model registries, offline)",
               title_justify="left")
     for c in ("zoo", "state", "ecosystem", "found", "pretrained"):
         t.add_column(c)
@@ -54,25 +54,57 @@ def print_models(query: str, results: list[Any], console: Console, limit: int = 
     console.print(t)
     for eco, state in availability(results).items():
         console.print(f"  {eco}: {escape(state)}")
+    for s in support(results).values():
+        console.print(f"  pretrained variants: {escape(s.text())}")
+    for z in results:
+        if z.bridges:
+            console.print(f"  {z.zoo} also loads checkpoints of {escape(', '.join(z.bridges))}"
+                          " (converted on load)")
 
 
 def print_recommendation(rec: Any, console: Console) -> None:
-    t = Table(title=f"recommendation (device {escape(rec.device)})", title_justify="left")
+    """Ranking with 95% intervals, whether it is resolved, the weight-sensitivity table, then
+    every criterion's lines (each score traceable) and the missing evidence."""
+    t = Table(title=f"recommendation (device {escape(rec.device)}, a {rec.job_minutes:g}-minute "
+              "training job)", title_justify="left")
     t.add_column("rank")
     t.add_column("framework")
-    t.add_column("score", justify="right")
+    t.add_column("score [95%]", justify="right")
     for c in rec.criteria:
-        t.add_column(f"{escape(c.priority.label)} ×{c.weight}", justify="right")
+        note = "" if c.scored else " (no tested evidence)"
+        t.add_column(f"{escape(c.priority.label)} ×{c.weight}{note}", justify="right")
     for i, (fw, total) in enumerate(rec.ranking(), 1):
-        cells = ["—" if c.scores.get(fw) is None else f"{c.scores[fw]:.2f}"
+        lo, hi = rec.interval(fw)
+        cells = ["—" if c.scores.get(fw) is None else
+                 f"{c.scores[fw]:.2f} [{c.interval(fw)[0]:.2f}, {c.interval(fw)[1]:.2f}]"
                  for c in rec.criteria]
-        t.add_row(str(i), fw, f"{total:.2f}", *cells)
+        t.add_row(str(i), fw, f"{total:.2f} [{lo:.2f}, {hi:.2f}]", *cells)
     console.print(t)
-    console.print("[dim]score per criterion: 1 = best or not significantly worse, else best/value"
-                  " (0.5 = half as good); total = weighted mean, earlier priorities weigh more;"
-                  " — = no evidence (counts 0).[/dim]")
+    console.print("[dim]credit per line = 1/(times worse than the best), its interval from the "
+                  "ratio's 95% interval; only lines tested across >= 3 worker processes score; "
+                  "criterion score = geometric mean of its lines' credits; total = weighted "
+                  "mean, earlier priorities weigh more; — = no tested evidence (counts 0, "
+                  "interval [0, 1]).[/dim]")
+    rank = rec.ranking()
+    if len(rank) > 1:
+        top = rank[0][0]
+        console.print(f"[bold green]resolved[/]: {escape(top)}'s interval is clear of every "
+                      "other framework's" if rec.resolved else
+                      f"[bold yellow]not resolved[/]: {escape(top)} ranks first, but its "
+                      "interval overlaps another framework's — the evidence does not separate "
+                      "them")
+    sens = rec.sensitivity()
+    if sens:
+        s = Table(title="sensitivity: one criterion's weight changed, the others fixed",
+                  title_justify="left")
+        for col in ("criterion", "weight ×", "top framework", "changes?"):
+            s.add_column(col)
+        for row in sens:
+            s.add_row(escape(row.criterion), f"{row.factor:g}", escape(row.top),
+                      "[yellow]yes[/]" if row.changed else "no")
+        console.print(s)
     for c in rec.criteria:
-        console.print(f"[bold]{escape(c.priority.label)}[/] — measured lines:")
+        console.print(f"[bold]{escape(c.priority.label)}[/] — lines behind the score:")
         for ln in c.lines or ["  (none)"]:
             console.print("  " + escape(ln), highlight=False, soft_wrap=True)
     missing = [m for c in rec.criteria for m in c.missing]

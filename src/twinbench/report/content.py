@@ -5,19 +5,19 @@ and the claims. Renderers only lay it out.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from twinbench.report.claims import ClaimResult, assess
-from twinbench.report.compare import Row, failures, parity, rows
+from twinbench.analysis.claims.base import ClaimResult
+from twinbench.analysis.rows import Row, failures, parity
+from twinbench.analysis.study import Analysis
+from twinbench.analysis.text import fmt_worse
 from twinbench.report.paths_view import path_tables
 from twinbench.report.route_table import RouteTable
 from twinbench.results.schema import Record
 
-ZOO_QUERIES = ("detr", "resnet50", "bert", "unet")  # C11's examples and the zoo's own families
 ENV_KEYS = ("cpu", "cores", "affinity", "python", "platform", "git_revision", "twinbench")
 
 
@@ -31,6 +31,8 @@ class Win:
 @dataclass
 class ReportData:
     study: str
+    machine: str  # the machine the verdict speaks for (analysis.machine)
+    recommendation: Any  # analysis.recommend.Recommendation, or None
     records: list[Record]
     frameworks: list[str]
     tables: list[tuple[str, list[Row]]]
@@ -68,10 +70,11 @@ def verdicts(all_rows: list[Row]) -> tuple[dict[str, list[Win]], list[Row], list
         if any(c is None or c.significant is None for _, c in others):
             untested.append(row)
         elif all(c.significant for _, c in others if c):
-            f, c = min(others, key=lambda t: t[1].ratio if t[1] else 0)
-            ci = f" [{c.ratio_ci95[0]:.2f}, {c.ratio_ci95[1]:.2f}]" if c and c.ratio_ci95 else ""
-            wins[row.best].append(Win(row.best, row, f"{c.ratio:.2f}×{ci} better than {f}"
-                                      if c else ""))
+            f, c = min(others, key=lambda t: t[1].ratio if t[1] and t[1].difference is None
+                       else 0)
+            text = fmt_worse(c, row.unit).replace("× worse", "× better").replace(
+                " vs best", " better") if c else ""
+            wins[row.best].append(Win(row.best, row, f"{text} than {f}" if c else ""))
         else:
             ties.append(row)
     return dict(wins), ties, untested
@@ -115,33 +118,21 @@ def environment(records: list[Record]) -> tuple[dict[str, Any], dict[str, dict[s
     return env, per
 
 
-def zoo_search(queries: tuple[str, ...] = ZOO_QUERIES) -> tuple[dict[str, list[Any]] | None, str]:
-    """Isolated, bounded zoo search; (None, why) when it cannot run."""
-    if os.environ.get("TWINBENCH_NO_ZOO_SEARCH"):
-        return None, "zoo search disabled (TWINBENCH_NO_ZOO_SEARCH)"
-    from twinbench.zoos import search_isolated
-
-    try:
-        return search_isolated(list(queries)), ""
-    except Exception as exc:  # the report must still be written
-        return None, f"zoo search did not run: {type(exc).__name__}: {exc}"[:200]
-
-
-def collect(study: str, records: list[Record], brevity: list[Any] | None = None,
-            zoos: dict[str, list[Any]] | None = None, zoo_note: str = "") -> ReportData:
-    all_rows = sorted(rows(records), key=lambda r: (r.task, r.model, r.scenario, r.mode,
-                                                    r.device, r.metric))
+def collect(a: Analysis) -> ReportData:
+    """Lay the analysis out for the renderers: tables, summary verdict, deploy tables."""
+    records = a.records
+    all_rows = sorted(a.rows, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device,
+                                             r.metric))
     plain = [r for r in all_rows if ":" not in r.metric]
     tables = [(f"{sc} · {task} · {model} · {g[0].setting}", g) for (task, model, sc, _, _), g in
               ((k, list(v)) for k, v in groupby(
                   plain, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)))]
     wins, ties, untested = verdicts([r for r in plain if r.scenario != "ceiling"])
-    route_tables = deploy_tables(records)
     env, per = environment(records)
     ok = [r for r in records if r.status == "ok"]
     settings = sorted({f"{r.mode}, {r.device}, {r.threads} threads" for r in ok})
     return ReportData(
-        study, records, list(dict.fromkeys(r.framework for r in records)), tables, wins, ties,
-        untested, route_tables, path_tables(records), assess(records, brevity, zoos),
-        brevity or [], zoos, zoo_note,
-        env, per, parity(records), failures(records), settings)
+        a.study, a.machine, a.recommendation, records,
+        list(dict.fromkeys(r.framework for r in records)), tables, wins, ties,
+        untested, deploy_tables(records), path_tables(records), a.claims,
+        a.brevity, a.zoos, a.zoo_note, env, per, parity(records), failures(records), settings)

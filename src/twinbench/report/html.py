@@ -8,20 +8,29 @@ figure JSON goes through ``charts.safe_json``, so no value can close a ``<script
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from twinbench.analysis.claims import THRESHOLDS
+from twinbench.analysis.claims.base import (
+    CHECK_FAILED,
+    CONFIRMED,
+    INCONCLUSIVE,
+    NOT_MEASURABLE,
+    NOT_MEASURED,
+    REFUTED,
+)
+from twinbench.analysis.study import Analysis, analyze, static_evidence
+from twinbench.analysis.text import LEGEND, NOT_TESTED, fmt, fmt_ci, fmt_value, fmt_worse
 from twinbench.atomic import write_atomic
-from twinbench.report.compare import LEGEND, fmt, fmt_ci, fmt_value, fmt_worse
-from twinbench.report.content import ReportData, collect, zoo_search
+from twinbench.report.content import ReportData, collect
 from twinbench.results.schema import Record
 
 _env = Environment(loader=PackageLoader("twinbench.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]))
-VERDICT_CLASS = {"confirmed": "ok", "refuted": "fail", "no significant difference": "ns",
-                 "not measured in this study": "nm", "check failed": "fail"}
+VERDICT_CLASS = {CONFIRMED: "ok", REFUTED: "fail", INCONCLUSIVE: "ns", NOT_MEASURED: "nm",
+                 NOT_MEASURABLE: "nm", CHECK_FAILED: "fail"}
 
 
 def verdict_class(verdict: str) -> str:
@@ -46,33 +55,28 @@ def render(data: ReportData) -> str:
     return _env.get_template("report.html.j2").render(
         d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
         fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class, legend=LEGEND,
+        not_tested=NOT_TESTED, thresholds=THRESHOLDS,
         run_ids=sorted({r.run_id for r in data.records}), traces=trace_rows(data.records),
     )
 
 
-def render_html(study: str, records: list[Record], brevity: list[Any] | None = None,
-                zoos: dict[str, list[Any]] | None = None, zoo_note: str = "") -> str:
-    return render(collect(study, records, brevity, zoos, zoo_note))
+def render_html(study: str, records: list[Record], brevity: list | None = None,
+                zoos: dict | None = None, zoo_note: str = "") -> str:
+    return render(collect(analyze(study, records, brevity, zoos, zoo_note)))
 
 
 def report_data(study: str, records: list[Record]) -> ReportData:
     """Everything a report needs, static evidence included (brevity, the zoo search)."""
-    from twinbench.brevity import family_table
-
-    zoos, note = zoo_search()
-    return collect(study, records, family_table(), zoos, note)
+    return collect(analyze(study, records, *static_evidence()))
 
 
-def write_reports(outdir: Path, study: str, records: list[Record]) -> tuple[Path, Path]:
-    """report.html and report.md from one computation of the content."""
+def write_reports(outdir: Path, study: str, records: list[Record],
+                  analysis: Analysis | None = None) -> tuple[Path, Path]:
+    """report.html and report.md from one analysis (computed here when not given)."""
     from twinbench.report.markdown import render_markdown
 
-    data = report_data(study, records)
+    data = collect(analysis) if analysis is not None else report_data(study, records)
     html, md = outdir / "report.html", outdir / "report.md"
     write_atomic(html, render(data))
     write_atomic(md, render_markdown(data))
     return html, md
-
-
-def write_html(path: Path, study: str, records: list[Record]) -> None:
-    write_atomic(path, render(report_data(study, records)))

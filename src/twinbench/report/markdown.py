@@ -10,42 +10,66 @@ and GitHub renders inline HTML.
 from __future__ import annotations
 
 from twinbench.analysis.ceiling import peak_note
-from twinbench.report.compare import LEGEND, fmt_ci, fmt_value, fmt_worse
+from twinbench.analysis.claims import THRESHOLDS
+from twinbench.analysis.text import LEGEND, NOT_TESTED, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
-
-ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "\n": " ",
-           "\r": " "}
-
-
-def esc(value: object) -> str:
-    return "".join(ESCAPES.get(ch, ch) for ch in str(value))
-
-
-def table(header: list[str], rows: list[list[object]]) -> list[str]:
-    out = ["| " + " | ".join(esc(h) for h in header) + " |",
-           "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return out + [""]
+from twinbench.report.md_table import esc, table
 
 
 def _availability(d: ReportData) -> list[str]:
-    """Per query and ecosystem what the installed zoos offer, and which zoos were not searched."""
-    from twinbench.zoos import KERAS, PYTORCH, TENSORFLOW, availability
+    """Per query and ecosystem what the model registries offer, how many pretrained variants
+    each side lists, and which registries were not searched."""
+    from twinbench.zoos import KERAS, PYTORCH, TENSORFLOW, availability, support
 
-    out = ["## Model availability (installed zoos, docs/models.md)", ""]
+    out = ["## Model availability (model registries, docs/models.md)", ""]
     if not d.zoos:
         return out + [esc(d.zoo_note or "No zoo search."), ""]
-    out += table(["query", PYTORCH, TENSORFLOW, KERAS, "zoos not searched"],
-                 [[q, *availability(res).values(), ", ".join(
-                     f"{z.zoo} ({z.state})" for z in res if z.state != "installed") or "—"]
+    out += table(["query", PYTORCH, TENSORFLOW, KERAS, "pretrained variants listed",
+                  "zoos not searched"],
+                 [[q, *availability(res).values(),
+                   " vs ".join(f"{s.label} {'' if s.exact else '≥ '}{s.pretrained}"
+                               for s in support(res).values()),
+                   ", ".join(f"{z.zoo} ({z.state})" for z in res if z.state != "installed")
+                   or "—"]
                   for q, res in d.zoos.items()])
+    return out
+
+
+def _recommendation(d: ReportData) -> list[str]:
+    """The default priorities' ranking with intervals, its resolution and sensitivity."""
+    rec = d.recommendation
+    if rec is None:
+        return []
+    labels = ", ".join(c.priority.label for c in rec.criteria)
+    out = [f"## Recommendation ({esc(labels)}; a {rec.job_minutes:g}-minute training job)", "",
+           "`twinbench recommend DIR --priority …` ranks for other priorities.", ""]
+    out += table(["rank", "framework", "score [95%]",
+                  *(f"{c.priority.label} ×{c.weight}" for c in rec.criteria)],
+                 [[i, fw, f"{total:.2f} [{rec.interval(fw)[0]:.2f}, {rec.interval(fw)[1]:.2f}]",
+                   *("—" if c.scores.get(fw) is None else
+                     f"{c.scores[fw]:.2f} [{c.interval(fw)[0]:.2f}, {c.interval(fw)[1]:.2f}]"
+                     for c in rec.criteria)]
+                  for i, (fw, total) in enumerate(rec.ranking(), 1)])
+    rank = rec.ranking()
+    if len(rank) > 1:
+        out += [f"- {'**resolved**' if rec.resolved else '**not resolved**'}: "
+                + (f"{esc(rank[0][0])}'s interval is clear of every other framework's"
+                   if rec.resolved else f"{esc(rank[0][0])} ranks first, but its interval "
+                   "overlaps another framework's"), ""]
+    sens = rec.sensitivity()
+    if sens:
+        out += table(["criterion", "weight ×", "top framework", "top changes?"],
+                     [[s.criterion, f"{s.factor:g}", s.top, "yes" if s.changed else "no"]
+                      for s in sens])
     return out
 
 
 def render_markdown(d: ReportData) -> str:
     out = [f"# twinbench · {esc(d.study)}", "",
            f"{len(d.records)} records · {esc('; '.join(d.settings))}. {esc(LEGEND)}", "",
-           "## Summary verdict", ""]
+           "## Summary verdict", "",
+           f"This verdict speaks for one machine: **{esc(d.machine)}**. Other hardware may "
+           "rank the frameworks differently.", ""]
     for fw, wins in d.wins.items():
         items = "; ".join(f"{w.row.scenario} {w.row.metric} ({w.text})" for w in wins)
         out.append(f"- **{esc(fw)}** significantly better on {len(wins)}: {esc(items)}")
@@ -53,19 +77,18 @@ def render_markdown(d: ReportData) -> str:
         out.append("- no significant difference: " + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.ties)))
     if d.untested:
-        out.append("- not tested across processes (one process, single values, or too few "
-                   "processes with a value): "
-                   + esc(", ".join(
+        out.append(f"- {NOT_TESTED}: " + esc(", ".join(
             f"{r.scenario} {r.metric}" for r in d.untested)))
     if not (d.wins or d.ties):
         out.append("- no quantity was measured for two frameworks")
-    out += ["", "## Claims", ""]
+    out += ["", "## Claims", "", f"Thresholds: {esc(THRESHOLDS)}", ""]
     out += table(["id", "claim", "verdict", "evidence", "to measure"],
                  [[c.id, c.claim, c.verdict, c.summary, c.missing] for c in d.claims])
     for c in (c for c in d.claims if c.evidence):
         out += [f"<details><summary>{esc(c.id)}: {len(c.evidence)} measured line"
                 f"{'s' if len(c.evidence) != 1 else ''}</summary>", ""]
         out += [f"- {esc(e)}" for e in c.evidence] + ["", "</details>", ""]
+    out += _recommendation(d)
     for title, group in d.tables:
         out += [f"## {esc(title)}", ""]
         rows = []
@@ -76,7 +99,7 @@ def render_markdown(d: ReportData) -> str:
                 c = row.vs_best(f) if rec else None
                 via = f"via {rec.extra['call_path']}" if rec and "call_path" in rec.extra else ""
                 cells.append("—" if rec is None else " ".join(filter(None, [
-                    fmt_value(rec), fmt_ci(rec), via, fmt_worse(c) if c else ""])))
+                    fmt_value(rec), fmt_ci(rec), via, fmt_worse(c, row.unit) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
         if group and group[0].scenario == "ceiling" and (note := peak_note(d.records)):

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from twinbench.analysis.merge import base_job_id
 from twinbench.analysis.paths import DECIDES
-from twinbench.report.compare import fmt, fmt_ci
+from twinbench.analysis.text import fmt, fmt_ci
 from twinbench.report.route_table import RouteTable
 from twinbench.results.schema import Record
 
@@ -51,7 +51,8 @@ def path_tables(records: list[Record]) -> list[RouteTable]:
             cells += [f"{fmt(head.value, head.unit)} {fmt_ci(head)}".strip(),
                       (f"{once_label} {fmt(once.value, once.unit)}" if once else "") + extra,
                       str(head.extra.get("cores_used", "")),
-                      "★" if head.extra.get("path_role") == "best" else ""]
+                      ("★" if head.extra.get("path_role") == "best" else "")
+                      + (" tied" if path in head.extra.get("paths_tied", ()) else "")]
         rows.append(((r0.task, r0.model, r0.scenario, r0.mode), cells))
     rows.sort(key=lambda kv: (kv[0], kv[1][1], kv[1][0], kv[1][2]))
     out = []
@@ -64,7 +65,9 @@ def path_tables(records: list[Record]) -> list[RouteTable]:
             continue  # one path per framework: the main tables say it all
         out.append(RouteTable(f"Call paths: {scenario} · {task} · {model} · {mode}", COLUMNS,
                               cells, ["★ = the path that speaks for the framework in this mode "
-                                      "(best deciding figure); 'once' is paid per call shape "
+                                      "(best deciding figure; among paths 'tied' with it — "
+                                      "no significant difference across processes — the "
+                                      "first declared one); 'once' is paid per call shape "
                                       "or per fit call, never inside steady-state figures"]))
     return out
 

@@ -5,8 +5,9 @@ with the profiled ms/step and the profiler's own overhead beside it: in the term
 (``print_profiles``) and as plotly figures for report.html (``profile_figures``, ms per step
 per category, stacked), each with the traces behind its bars (``trace_rows``: file paths and
 how to open them in Perfetto or TensorBoard, for report.html and ``markdown_lines`` for
-report.md). The generic tables still carry every number; this view is for seeing the shape at a
-glance.
+report.md). ``capability_rows`` puts what each profiler gave a debugging user side by side (op
+attribution, overhead, memory, source, viewer; claim C10) in the terminal and report.md. The
+generic tables still carry every number; this view is for seeing the shape at a glance.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from twinbench.analysis.claims.profile import (
+    CAPABILITIES,
+    PROFILER_NAMES,
+    cells,
+    profiled_phases,
+)
+from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
+from twinbench.report.md_table import esc, table
 from twinbench.results.schema import Record
 
 ORDER = (*CATEGORIES, UNKNOWN)
@@ -94,10 +103,29 @@ def trace_rows(records: list[Record]) -> dict[str, list[TraceRow]]:
     return dict(out)
 
 
-def markdown_lines(records: list[Record]) -> list[str]:
-    """report.md's section: per profile figure, each framework's traces and how to open them."""
-    from twinbench.report.markdown import esc, table
+CAPABILITY_HEADER = ["framework", "profiler", "model", "phase", *CAPABILITIES]
 
+
+def capability_rows(records: list[Record]) -> list[list[str]]:
+    """Per framework, model and phase: what its profiler gave (claim C10), as table cells."""
+    order = list(FRAMEWORKS)
+    keys = sorted(profiled_phases(records).items(), key=lambda kv: (
+        kv[0][1], order.index(kv[0][0]) if kv[0][0] in order else len(order), kv[0][2] != "train",
+        kv[0][2]))
+    out = []
+    for (fw, where, phase), m in keys:
+        if "step" not in m:
+            continue
+        prof = str(m["step"].extra.get("profiler", ""))
+        c = cells(m)
+        out.append([fw, PROFILER_NAMES.get(prof, prof), where, phase,
+                    *(c[k] for k in CAPABILITIES)])
+    return out
+
+
+def markdown_lines(records: list[Record]) -> list[str]:
+    """report.md's section: per profile figure, each framework's traces and how to open them,
+    then what each profiler gave a debugging user, side by side."""
     rows = trace_rows(records)
     if not rows:
         return []
@@ -106,6 +134,11 @@ def markdown_lines(records: list[Record]) -> list[str]:
         out += [f"**{esc(title)}**", ""]
         out += table(["framework", "profiler", "trace (Perfetto)", "native trace", "open with"],
                      [[t.framework, t.profiler, t.trace, t.native, t.open_with] for t in trs])
+    caps = capability_rows(records)
+    if caps:
+        out += ["**What each profiler gave** (read back from the trace it wrote, debugging "
+                "options on; claim C10, docs/profile.md)", ""]
+        out += table(CAPABILITY_HEADER, [list(r) for r in caps])
     return out
 
 
@@ -158,6 +191,14 @@ def print_profiles(records: list[Record], console: Console) -> None:
             legend.append("█", style=STYLES[c])
             legend.append(f" {LABELS[c]}  ")
         console.print(legend)
+    caps = capability_rows(records)
+    if caps:
+        console.print("[bold]What each profiler gave[/bold] [dim](from its own trace, debugging "
+                      "options on; claim C10)[/dim]")
+        for row in caps:
+            console.print(f"  {escape(' · '.join(row[:4]))}", highlight=False)
+            for k, v in zip(CAPABILITIES, row[4:], strict=True):
+                console.print(f"    [dim]{k}:[/dim] {escape(v)}", highlight=False)
     hints = [r for r in recs if r.metric.endswith("/step_time_profiled")
              and r.extra.get("open_with")]
     if hints:

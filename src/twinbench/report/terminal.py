@@ -9,16 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from twinbench.analysis.ceiling import peak_note
-from twinbench.report.compare import (
-    LEGEND,
-    failures,
-    fmt,
-    fmt_ci,
-    fmt_value,
-    fmt_worse,
-    parity,
-    rows,
-)
+from twinbench.analysis.rows import failures, parity
+from twinbench.analysis.study import Analysis, analyze
+from twinbench.analysis.text import LEGEND, fmt, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.mobile import MOBILE_SCENARIO, print_mobile
 from twinbench.report.paths_view import print_paths
 from twinbench.report.profile_view import print_profiles
@@ -26,9 +19,12 @@ from twinbench.report.web import WEB_SCENARIO, print_web
 from twinbench.results.schema import Record
 
 
-def print_results(records: list[Record], console: Console) -> None:
+def print_results(analysis: Analysis | list[Record], console: Console) -> None:
+    """The study's tables from its analysis (records alone are analysed here first)."""
+    a = analysis if isinstance(analysis, Analysis) else analyze("", analysis)
+    records = a.records
     frameworks = list(dict.fromkeys(r.framework for r in records))
-    all_rows = sorted((r for r in rows(records)  # these two have tables of their own
+    all_rows = sorted((r for r in a.rows  # these two have tables of their own
                        if r.scenario not in (WEB_SCENARIO, MOBILE_SCENARIO)),
                       key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device, r.metric))
     for (task, model, scenario, mode, device), group in groupby(
@@ -60,7 +56,7 @@ def print_results(records: list[Record], console: Console) -> None:
                 c = row.vs_best(f)
                 if c is not None:
                     color = "dim" if c.significant is False else "yellow"
-                    text += f"\n[{color}]{fmt_worse(c)}[/{color}]"
+                    text += f"\n[{color}]{fmt_worse(c, row.unit)}[/{color}]"
                 if rec.warnings:
                     text += "\n[red]⚠[/red]"
                 cells.append(text)
@@ -88,6 +84,7 @@ def print_results(records: list[Record], console: Console) -> None:
     if notes:
         console.print("[bold]Warnings[/bold] (⚠ above): " + "; ".join(notes[:6]))
     console.print(f"[dim]{escape(LEGEND)} Pairwise tests: comparisons.jsonl.[/dim]")
+    print_claims(a, console)
     failed = failures(records)
     if failed:
         # one line per job and cause: a job that records two scenarios fails both with one cause
@@ -96,3 +93,18 @@ def print_results(records: list[Record], console: Console) -> None:
         console.print(f"[bold red]{len({j for j, _ in lines})} job(s) failed:[/bold red]")
         for job_id, first in lines:
             console.print(f"  [red]✗[/red] {escape(job_id)}: {escape(first)}", highlight=False)
+
+
+VERDICT_STYLE = {"confirmed": "green", "refuted": "red", "inconclusive": "yellow"}
+
+
+def print_claims(a: Analysis, console: Console) -> None:
+    """The claims' verdicts, one line each, under the machine they speak for."""
+    if not a.claims or not a.records:
+        return
+    console.print(f"[bold]Claims[/bold] — this verdict speaks for one machine: "
+                  f"{escape(a.machine)}")
+    for c in a.claims:
+        style = VERDICT_STYLE.get(c.verdict, "dim")
+        console.print(f"  {c.id:4} [{style}]{escape(c.verdict)}[/{style}]: "
+                      f"{escape(c.summary[:240])}", highlight=False)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinbench.report.compare import fmt, fmt_ci
+from twinbench.analysis.text import fmt, fmt_ci
 from twinbench.results.schema import Record
 
 WEB_SCENARIO = "export-web"

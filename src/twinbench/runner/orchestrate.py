@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from twinbench.analysis.ceiling import attach_ceiling
-from twinbench.analysis.comparisons import pairwise, write_comparisons
 from twinbench.analysis.merge import merge_processes
 from twinbench.analysis.paths import select_paths
 from twinbench.atomic import write_atomic
@@ -36,6 +36,7 @@ class StudyResult:
     records: list[Record]
     wall_s: float
     report_error: str | None = None  # the reports failed to render; the results are saved
+    analysis: Any = None  # analysis.study.Analysis, once computed
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -75,6 +76,18 @@ def _stored_outcomes(store: Store, run_id: str, jobs: list[Job]) -> dict[str, Jo
                                  by_job.get(j.job_id, []),
                                  next((r.error for r in by_job.get(j.job_id, []) if r.error), None))
             for j in jobs if j.job_id in finished}
+
+
+def write_outputs(outdir: Path, name: str, records: list[Record]) -> Any:
+    """The analysis stage, once, and every file written from it: comparisons.jsonl,
+    analysis.json, report.html, report.md. Returns the ``analysis.study.Analysis``."""
+    from twinbench.analysis.study import analyze, static_evidence, write_analysis
+    from twinbench.report.html import write_reports
+
+    analysis = analyze(name, records, *static_evidence())
+    write_analysis(outdir, analysis)
+    write_reports(outdir, name, records, analysis)
+    return analysis
 
 
 def run_study(
@@ -131,12 +144,9 @@ def run_study(
         raw = store.records(run_id)
     records = select_paths(attach_ceiling(merge_processes(raw)))
     write_jsonl(outdir / "results.jsonl", records)
-    write_comparisons(outdir / "comparisons.jsonl", pairwise(records))
     result = StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)
-    from twinbench.report.html import write_reports
-
     try:  # a report bug must not turn a finished study into a traceback: results are saved
-        write_reports(outdir, study.name, records)  # report.html and report.md
+        result.analysis = write_outputs(outdir, study.name, records)
     except Exception as exc:  # noqa: BLE001 - any renderer failure is reported in one line
         first = (str(exc).splitlines() or [""])[0]
         result.report_error = f"{type(exc).__name__}: {first}"

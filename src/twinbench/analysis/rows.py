@@ -1,16 +1,15 @@
-"""Group records into comparison rows: one row per measured quantity, one cell per framework.
-
-Shared by the terminal tables and the HTML report so both say the same thing.
-"""
+"""Comparison rows: one row per measured quantity, one cell per framework, each cell's
+comparison with the best computed once here (renderers only read it)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from twinbench.analysis.comparisons import compare_records
 from twinbench.analysis.paths import is_headline
-from twinbench.measure.stats import FEW_VALUES, LOADED, WITHIN, Comparison
+from twinbench.analysis.text import not_reached
+from twinbench.measure.stats import Comparison
 from twinbench.results.schema import Record
 
 
@@ -25,6 +24,9 @@ class Row:
     cells: dict[str, Record]  # framework -> record
     mode: str = ""  # out-of-box | tuned: numbers of different modes are never one row
     device: str = ""
+    # framework -> its comparison with the best (None: it is the best, or nothing to compare);
+    # filled once by ``rows``, so no renderer re-runs a test or a bootstrap
+    vs: dict[str, Comparison | None] = field(default_factory=dict)
 
     @property
     def setting(self) -> str:
@@ -41,14 +43,23 @@ class Row:
         pick = max if self.better == "higher" else min
         return pick(vals, key=lambda f: vals[f])
 
+    def compute(self) -> Row:
+        """Fill ``vs`` for every cell; returns the row."""
+        best = self.best
+        for fw, mine in self.cells.items():
+            if best is None or best == fw:
+                self.vs[fw] = None
+                continue
+            top = self.cells[best]
+            self.vs[fw] = compare_records(*((mine, top) if self.better == "lower"
+                                            else (top, mine)))
+        return self
+
     def vs_best(self, framework: str) -> Comparison | None:
         """How many times worse than the best, with its interval and significance test."""
-        best = self.best
-        if best is None or best == framework:
-            return None
-        mine, top = self.cells[framework], self.cells[best]
-        pair = (mine, top) if self.better == "lower" else (top, mine)
-        return compare_records(*pair)
+        if framework not in self.vs:
+            self.compute()
+        return self.vs.get(framework)
 
     def times_worse(self, framework: str) -> float | None:
         c = self.vs_best(framework)
@@ -72,7 +83,7 @@ def rows(records: list[Record]) -> list[Row]:
     for (task, model, scenario, metric, mode, device), cells in groups.items():
         any_r = next(iter(cells.values()))
         out.append(Row(task, model, scenario, metric, any_r.unit, any_r.better, cells, mode,
-                       device))
+                       device).compute())
     return out
 
 
@@ -83,62 +94,3 @@ def failures(records: list[Record]) -> list[Record]:
 def parity(records: list[Record]) -> list[Record]:
     return [r for r in records if r.scenario == "parity" and r.status == "ok"
             and "passed" in r.extra]
-
-
-def not_reached(r: Record) -> bool:
-    """A measured "did not happen" (accuracy's time-to-target past its budget), not a gap."""
-    return r.value is None and r.extra.get("reached") is False
-
-
-def fmt_value(r: Record, unit: str = "") -> str:
-    """A record's value as the tables show it: "not reached" where that is the result."""
-    return "not reached" if not_reached(r) else fmt(r.value, unit)
-
-
-def fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    a = abs(value)
-    if a == 0:
-        s = "0"
-    elif a >= 1000:
-        s = f"{value:,.0f}"
-    elif a >= 100:
-        s = f"{value:.1f}"
-    elif a >= 1:
-        s = f"{value:.2f}"
-    elif a >= 0.01:
-        s = f"{value:.3f}"
-    else:
-        s = f"{value:.2e}"
-    return f"{s} {unit}".strip()
-
-
-def fmt_worse(c: Comparison) -> str:
-    text = f"{c.ratio:.2f}× worse"
-    if c.ratio_ci95:
-        text += f" [{c.ratio_ci95[0]:.2f}, {c.ratio_ci95[1]:.2f}]"
-    if c.significant is False:
-        text += " n.s."
-    elif c.basis == WITHIN:
-        text += " (within-process only)"
-    elif c.basis == LOADED:
-        text += " (other load: untested)"
-    elif c.basis == FEW_VALUES:
-        text += " (too few processes with a value: untested)"
-    return text
-
-
-LEGEND = ("Values are medians with bootstrap 95% intervals (hierarchical over worker processes "
-          "when there are several); 'N× worse [lo, hi]' is the ratio to the best with its "
-          "interval; a difference is tested only across >= 3 worker processes per framework "
-          "(Welch t on the logs of the per-process values, 5%): 'n.s.' = not significant; "
-          "'(within-process only)' = one process, never called significant; '(other load: "
-          "untested)' = other processes used over 10% of the CPU during its timed windows, "
-          "kept out of verdicts.")
-
-
-def fmt_ci(r: Record) -> str:
-    if r.ci95 is None:
-        return ""
-    return f"[{fmt(r.ci95[0])}, {fmt(r.ci95[1])}]"

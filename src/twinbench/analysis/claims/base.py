@@ -1,0 +1,140 @@
+"""What every claim check shares: the verdict words, the claim texts, the evidence they read
+and the lines they print. The checks themselves live one module per group (speed, code, deploy,
+profile, ecosystem); ``twinbench.analysis.claims.assess`` runs them all.
+
+A claim without fitting evidence is "not measured in this study" (with the command that would
+measure it) or "not measurable here" (with the reason) — never a verdict made of defaults or of
+evidence that does not bear on it (DESIGN.md, fairness rule 7).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinbench.analysis.comparisons import PairResult, pairwise
+from twinbench.analysis.rows import Row, rows
+from twinbench.analysis.text import fmt
+from twinbench.frameworks.base import of_family
+from twinbench.results.schema import Record
+
+CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
+# twinbench can measure it, but this study did not: ``missing`` names the command
+NOT_MEASURED = "not measured in this study"
+# nothing twinbench runs on this machine bears on it yet: the summary says why
+NOT_MEASURABLE = "not measurable here"
+VERDICTS = (CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED, NOT_MEASURABLE)
+CHECK_FAILED = "check failed"  # verdict prefix: a bug in the check, never "no evidence"
+# each claim's statement, also shown when its check crashes (tests keep the checks in step)
+CLAIM_TEXT = {
+    "C1": "The two libraries are very close in performance.",
+    "C2": "Keras implementations come out shorter than PyTorch ones.",
+    "C3": "PyTorch Lightning makes PyTorch code much shorter, as Keras does.",
+    "C4": "PyTorch code is longer because it exposes low-level details (training loop, device "
+          "moves, zero_grad).",
+    "C5": "TensorFlow Lite (LiteRT) compresses a model to a flatbuffer and quantizes it to 8 "
+          "bits (integers, not floats), using less memory.",
+    "C6": "PyTorch's mobile route (PyTorch Mobile, now ExecuTorch) can quantize, export and save "
+          "models for phones with a small runtime.",
+    "C7": "TensorFlow.js lets you run models in the browser.",
+    "C8": "TFX makes TensorFlow the stronger choice for production serving.",
+    "C9": "PyTorch improved distributed training, including pipeline parallelism.",
+    "C10": "The PyTorch Profiler helps debug and troubleshoot models.",
+    "C11": "For a specific model (e.g. DETR) one library has far more support.",
+    "C12": "With a tight deadline, choose Keras over PyTorch.",
+}
+
+
+@dataclass
+class ClaimResult:
+    id: str
+    claim: str
+    verdict: str
+    summary: str
+    evidence: list[str] = field(default_factory=list)
+    missing: str = ""  # which study (or install) would supply the evidence
+
+
+@dataclass
+class Evidence:
+    """Everything the claim functions read, computed once by ``analysis.study.analyze``."""
+
+    records: list[Record]
+    brevity: list[Any] | None = None  # twinbench.brevity.Count, static analysis
+    zoos: dict[str, list[Any]] | None = None  # query -> twinbench.zoos.ZooResult
+    pairs: list[PairResult] | None = None  # None: computed from the records here
+    rows: list[Row] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pairs is None:
+            self.pairs = pairwise(self.records)
+        if self.rows is None:
+            self.rows = rows(self.records)
+
+    @property
+    def pair_list(self) -> list[PairResult]:
+        return self.pairs or []
+
+    def side(self, fam: str) -> list[str]:
+        """The study's frameworks of family ``fam`` (frameworks.base.FrameworkSpec)."""
+        return of_family(dict.fromkeys(r.framework for r in self.records), fam)
+
+    def ok(self, scenario: str, framework: str | None = None) -> list[Record]:
+        return [r for r in self.records if r.scenario == scenario and r.status == "ok"
+                and (framework is None or r.framework == framework)]
+
+    def routes(self, scenario: str, framework: str,
+               model: str | None = None) -> dict[str, dict[str, Record]]:
+        """``<route>:<metric>`` records (export scenarios) as route -> metric -> record."""
+        out: dict[str, dict[str, Record]] = defaultdict(dict)
+        for r in self.records:
+            if r.scenario == scenario and r.framework == framework and ":" in r.metric \
+                    and (model is None or r.model == model):
+                route, metric = r.metric.split(":", 1)
+                out[route][metric] = r
+        return out
+
+
+def how_to_measure(scenario: str, framework: str | None = None) -> str:
+    """The command of a study that would produce records of ``scenario``."""
+    from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
+    from twinbench.study import PRESETS
+
+    if scenario not in SCENARIOS:
+        return f"twinbench has no '{scenario}' scenario yet"
+    fw = f" --framework {framework}" if framework else ""
+    if scenario in DEFAULT_SCENARIOS:
+        return f"twinbench run --preset quick{fw}"
+    for name, p in PRESETS.items():
+        if scenario in p.get("scenarios", []):
+            return f"twinbench run --preset {name}{fw}"
+    return f"twinbench run --scenario {scenario}{fw}"
+
+
+def line(r: Record) -> str:
+    """One measured value with unit, interval, mode, device and threads."""
+    ci = f" [{fmt(r.ci95[0])}, {fmt(r.ci95[1])}]" if r.ci95 else " (single value)"
+    return (f"{r.framework} {r.scenario} {r.metric}: {fmt(r.value, r.unit)}{ci} "
+            f"({r.mode}, {r.device}, {r.threads} threads)")
+
+
+def advantage(p: PairResult, fw: str) -> tuple[float, tuple[float, float] | None]:
+    """How many times better ``fw`` is than the other side of the pair (>1: fw better)."""
+    flip = (p.a == fw) != (p.better == "higher")  # ratio is a/b; invert when needed
+    if not flip:
+        return p.ratio, p.ratio_ci95
+    ci = (1 / p.ratio_ci95[1], 1 / p.ratio_ci95[0]) if p.ratio_ci95 else None
+    return 1 / p.ratio, ci
+
+
+def pair_line(p: PairResult, fw: str) -> str:
+    other = p.b if p.a == fw else p.a
+    f, ci = advantage(p, fw)
+    iv = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+    sig = {True: "significant", False: "not significant"}.get(p.significant, p.basis)
+    pv = "" if p.p_value is None else f", p={p.p_value:.3g}"
+    return (f"{p.scenario} {p.metric} ({p.task}/{p.model}, {p.mode}, {p.device}): {fw} is "
+            f"{f:.2f}×{iv} as good as {other} ({sig}{pv})")
+
+
