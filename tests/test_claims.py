@@ -164,3 +164,47 @@ def test_c8_and_c9_are_not_measurable_until_their_scenarios_exist():
     assert by["C8"].verdict == NOT_MEASURABLE and "serving stack" in by["C8"].summary
     assert by["C9"].verdict == NOT_MEASURABLE and "distributed" in by["C9"].summary
     assert c8(Evidence([])).verdict == NOT_MEASURABLE and c9(Evidence([])).missing
+
+
+def test_outputs_come_from_one_analysis_and_show_prints_its_saved_verdict(tmp_path,
+                                                                          monkeypatch):
+    """write_outputs: comparisons.jsonl, analysis.json and both reports from one analysis;
+    `show` re-prints the claims as analysis.json saved them, opening with the machine."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from twinbench.analysis.machine import speaks_for
+    from twinbench.cli import app
+    from twinbench.results.export import write_jsonl
+    from twinbench.runner.orchestrate import write_outputs
+
+    monkeypatch.setenv("TWINBENCH_NO_ZOO_SEARCH", "1")
+    recs = study_records()
+    write_jsonl(tmp_path / "results.jsonl", recs)
+    a = write_outputs(tmp_path, "s", recs)
+    doc = json.loads((tmp_path / "analysis.json").read_text())
+    assert [c["verdict"] for c in doc["claims"]] == [c.verdict for c in a.claims]
+    assert doc["machine"] == a.machine and doc["recommendation"]["ranking"]
+    assert (tmp_path / "comparisons.jsonl").read_text().count("\n") == len(a.pairs)
+    md = (tmp_path / "report.md").read_text()
+    assert speaks_for(a.machine) in md and "## Recommendation" in md
+    doc["claims"][1]["summary"] = "as saved"  # show reads the saved verdict, not a new one
+    (tmp_path / "analysis.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(app, ["show", str(tmp_path)], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "this verdict speaks for one machine" in r.output.lower()
+    assert "as saved" in r.output
+
+
+def test_the_verdict_names_its_machine_or_says_it_cannot():
+    assert speaks_for_text("2-core CPU (X), 24 GiB, no GPU").startswith(
+        "This verdict speaks for one machine: 2-core CPU (X), 24 GiB, no GPU.")
+    assert "several machines (A; B)" in speaks_for_text("mixed machines: A; B")
+    assert "does not say which machine" in speaks_for_text("machine not recorded")
+
+
+def speaks_for_text(summary: str) -> str:
+    from twinbench.analysis.machine import speaks_for
+
+    return speaks_for(summary)

@@ -95,6 +95,14 @@ def test_significant_exactly_when_the_interval_excludes_one():
 def test_values_at_or_below_zero_are_tested_without_a_ratio_interval():
     c = compare_processes([-0.01, 0.02, 0.0], [1.0, 1.1, 0.9])  # an overhead near zero
     assert c.ratio_ci95 is None and c.significant is True
+    # a ratio of quantities straddling 0 means nothing: the difference speaks, never "-7.75×"
+    assert c.difference == pytest.approx(0.0033 - 1.0, abs=1e-3)
+    lo, hi = c.difference_ci95
+    assert lo < c.difference < hi < 0
+    from twinbench.analysis.text import fmt_worse
+
+    text = fmt_worse(c, "s")
+    assert "×" not in text and text.startswith("-0.997 s vs best [")
 
 
 def test_fewer_than_three_processes_cannot_be_tested():

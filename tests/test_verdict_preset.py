@@ -48,13 +48,13 @@ def test_verdict_parts_plan_without_overlap():
     assert names == ["speed", "tuned", "tasks", "mobile", "web", "profile"]
     jobs = {p: plan(s) for p, s in parts}
     assert {p: len(j) for p, j in jobs.items()} == {
-        "speed": 26, "tuned": 12, "tasks": 28, "mobile": 2, "web": 2, "profile": 2}
+        "speed": 20, "tuned": 12, "tasks": 28, "mobile": 2, "web": 2, "profile": 2}
     studies = dict(parts)
     assert studies["speed"].mode == ["out-of-box"] and studies["tuned"].mode == ["tuned"]
     assert all(s.processes >= 3 for p, s in parts if p in ("speed", "tuned", "tasks"))
     assert set(studies["tasks"].selected_models()) == {"unet", "transformer"}
     assert {sc for _, s in parts for sc in s.scenarios} >= {
-        "train", "infer", "accuracy", "startup", "memory", "export-mobile", "export-web",
+        "train", "infer", "startup", "memory", "export-mobile", "export-web",
         "profile"}
     # no quantity comes from two parts: (task, model, framework, scenario, mode) of every
     # job's records, the parity checks and the machine ceiling included

@@ -264,10 +264,11 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
     if result.report_error:
         console.print(f"Wall time {result.wall_s:.1f} s. Results: "
                       f"{escape(str(outdir))}/<part>/results.jsonl")
+        retry = f"twinbench report {outdir}" if (outdir / "results.jsonl").is_file() else \
+            f"twinbench report {' '.join(str(p.outdir) for p in result.parts)} --out {outdir}"
         console.print(f"[red]the merged report could not be written "
                       f"({escape(result.report_error)}); every part's results are saved: retry "
-                      f"with `twinbench report {' '.join(str(p.outdir) for p in result.parts)} "
-                      f"--out {outdir}`[/red]")
+                      f"with `{escape(retry)}`[/red]")
         raise typer.Exit(1)
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
                   f"{outdir / 'report.html'}, {outdir / 'report.md'}")
@@ -279,14 +280,19 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
 def show(
     outdir: Annotated[Path, typer.Argument(help="A results folder written by `run`.")],
 ) -> None:
-    """Re-print the tables of a past study from its results.jsonl."""
+    """Re-print the tables of a past study from its results.jsonl, and its claims' verdicts
+    from its analysis.json."""
+    from twinbench.analysis.study import analyze, saved_claims
     from twinbench.report.terminal import print_results
     from twinbench.results.export import read_jsonl
 
     path = outdir / "results.jsonl"
     if not path.exists():
         raise UserError(f"{path} not found: pass a folder written by `twinbench run --out DIR`")
-    print_results(read_jsonl(path), console)
+    records = read_jsonl(path)
+    analysis = analyze(records[0].study if records else outdir.name, records)
+    analysis.claims = saved_claims(outdir) or analysis.claims
+    print_results(analysis, console)
 
 
 @app.command("list")

@@ -386,32 +386,32 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 # Wall times are estimates for an idle 2-core CPU (the quick preset: 370 s measured).
 COMPOSITES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "verdict": [
-        # C1, C12: the quick study (default scenarios, out-of-box, 3 processes), parity and the
-        # machine ceiling included: 26 jobs, ~6 min (benchmarks/quick_study.py: 370 s)
-        ("speed", _merge(PRESETS["quick"], {"name": "verdict-speed"})),
+        # C1, C12: the quick study without accuracy (train, infer, startup + memory; out-of-box,
+        # 3 processes), parity and the machine ceiling: 20 jobs, ~5 min (447 s with accuracy,
+        # whose 6 jobs took 152 s: no claim reads time-to-accuracy, `--preset quick` measures it)
+        ("speed", _merge(PRESETS["quick"], {
+            "name": "verdict-speed", "scenarios": ["train", "infer", "startup", "memory"]})),
         # C1 in tuned mode (torch.compile, XLA, steps_per_execution, channels-last): training
         # and inference of the ResNet twin, every documented path, 3 processes: 12 jobs,
-        # ~10 min (every worker compiles from a cold cache: a pytorch tuned-train worker took
-        # ~80 s on an idle machine, its inference ~60 s)
+        # ~14 min (every worker compiles from a cold cache, each documented path: 827 s measured,
+        # pytorch train 83 s and infer 68 s a job, keras-tf 77 s and 45 s)
         ("tuned", _merge(PRESETS["quick"], {
             "name": "verdict-tuned", "mode": ["tuned"], "scenarios": ["train", "infer"],
             "parity": False, "ceiling": False})),
         # C1 beyond image classification: the UNet and transformer twins, train + infer, 3
-        # processes, their parity checks: 28 jobs, ~6 min
+        # processes, their parity checks: 28 jobs, ~6.5 min (388 s measured)
         ("tasks", _merge(PRESETS["zoo"], {
             "name": "verdict-tasks", "tasks": ["semantic-segmentation", "text-classification"],
             "frameworks": ["pytorch", "keras-tf"], "scenarios": ["train", "infer"],
             "ceiling": False})),
         # C5, C6: LiteRT and ExecuTorch routes of the ResNet twin (the mobile preset's
-        # training): 2 jobs, ~4 min (benchmarks/mobile.py: 470 s for 4 such jobs)
+        # training): 2 jobs, ~2 min (125 s measured)
         ("mobile", _merge(PRESETS["mobile"], {
             "name": "verdict-mobile", "models": ["resnet"], "parity": False})),
-        # C7: TF.js, LiteRT.js and ONNX Runtime Web in Chromium: 2 jobs, ~2 min
-        # (benchmarks/web.py: 200 s for 4 such jobs)
+        # C7: TF.js, LiteRT.js and ONNX Runtime Web in Chromium: 2 jobs, ~1 min (68 s measured)
         ("web", _merge(PRESETS["web"], {
             "name": "verdict-web", "models": ["resnet"], "parity": False})),
-        # C10: the PyTorch Profiler beside TensorFlow's: 2 jobs, ~1.5 min (the profile preset
-        # with keras-jax: 122 s for 3 jobs)
+        # C10: the PyTorch Profiler beside TensorFlow's: 2 jobs, ~1 min (63 s measured)
         ("profile", _merge(PRESETS["profile"], {
             "name": "verdict-profile", "frameworks": ["pytorch", "keras-tf"],
             "parity": False})),
@@ -419,7 +419,7 @@ COMPOSITES: dict[str, list[tuple[str, dict[str, Any]]]] = {
         # C8 (serving) and C9 (distributed training) have no scenario yet: "not measurable".
     ],
 }
-COMPOSITE_ESTIMATE = {"verdict": "~30 min on an idle 2-core CPU"}
+COMPOSITE_ESTIMATE = {"verdict": "~29 min on an idle 2-core CPU"}
 # Flags that change how a composite's jobs run, applied to every part. The others (what is
 # measured: tasks, models, frameworks, scenarios, modes, size, processes, data) would make
 # the parts overlap or stop deciding the claims they are there for, so they are refused.

@@ -26,7 +26,7 @@ def _gemms(records: list[Record]) -> list[Record]:
 def attach_ceiling(records: list[Record]) -> list[Record]:
     gemms = _gemms(records)
     peaks = {r.framework: r.value for r in gemms}
-    machine_peak = max(peaks.values(), default=None)
+    machine_peak = max((v for v in peaks.values() if v is not None), default=None)
     best = max(gemms, key=lambda r: r.value or 0.0, default=None)
     theory = next((r.extra.get("theoretical_gflops") for r in gemms
                    if r.extra.get("theoretical_gflops")), None)

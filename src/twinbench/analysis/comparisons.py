@@ -112,7 +112,7 @@ def verdict(a: str, b: str, c: Comparison, better: str | None) -> str:
 
 
 def pairwise(records: list[Record]) -> list[PairResult]:
-    groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
+    groups: dict[tuple[str, ...], dict[str, Record]] = defaultdict(dict)
     for r in records:
         if r.status == "ok" and r.value is not None and r.scenario != "parity" \
                 and is_headline(r):  # each framework's best call path (analysis.paths)
@@ -124,9 +124,11 @@ def pairwise(records: list[Record]) -> list[PairResult]:
             c = compare_records(ra, rb)
             if c is None:
                 continue
-            out.append(PairResult(*key[:4], ra.unit, ra.better, key[4], key[5], fa, fb,
-                                  ra.value, rb.value, c.ratio, c.ratio_ci95, c.p_value,
-                                  c.significant, verdict(fa, fb, c, ra.better), c.basis,
+            task, model, scenario, metric, mode, device = key
+            out.append(PairResult(task, model, scenario, metric, ra.unit, ra.better, mode,
+                                  device, fa, fb, float(ra.value or 0.0), float(rb.value or 0.0),
+                                  c.ratio, c.ratio_ci95, c.p_value, c.significant,
+                                  verdict(fa, fb, c, ra.better), c.basis,
                                   (processes(ra), processes(rb))))
     return out
 

@@ -64,3 +64,14 @@ def machine_summary(records: Iterable[Record]) -> str:
     if len(found) == 1:
         return found[0]
     return "mixed machines: " + "; ".join(found)
+
+
+def speaks_for(summary: str) -> str:
+    """The verdict's opening sentence for a ``machine_summary``."""
+    if summary == NOT_RECORDED:
+        return "This verdict does not say which machine it speaks for (no environment recorded)."
+    if summary.startswith("mixed machines: "):
+        listed = summary.removeprefix("mixed machines: ")
+        return f"This verdict speaks for several machines ({listed}); its numbers may mix them."
+    return (f"This verdict speaks for one machine: {summary}. Other hardware may rank the "
+            "frameworks differently.")

@@ -26,7 +26,7 @@ DECIDES = {"latency": "latency_p50", "throughput": "throughput", "train": "throu
 
 def is_headline(r: Record) -> bool:
     """A record that speaks for its framework: no call path, or its group's best path."""
-    return r.extra.get("path_role", "best") == "best"
+    return bool(r.extra.get("path_role", "best") == "best")
 
 
 def _tied(r: Record, top: Record) -> bool:

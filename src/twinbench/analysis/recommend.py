@@ -241,8 +241,8 @@ def _credit(row: Row, fw: str) -> tuple[Credit | None, str]:
         if c is None:
             return None, "no comparison: not scored"
         if exact:
-            cr = 1 / c.ratio
-            return (cr, cr, cr), f"{c.ratio:.2f}× worse (exact size); credit {cr:.2f}"
+            k = 1 / c.ratio
+            return (k, k, k), f"{c.ratio:.2f}× worse (exact size); credit {k:.2f}"
         why = _untested(c)
         if why:
             return None, f"{c.ratio:.2f}× worse, {why}"
@@ -460,9 +460,9 @@ def _deadline(c: Criterion, rws: list[Row], frameworks: list[str], job_minutes: 
                        "training speed):")
     for fw, t in total.items():
         m, mlo, mhi = mult[fw]
-        o = once[fw][0] if use_once else None
-        head = "one-off not counted" if o is None else \
-            f"one-off {fmt(o, 's')} ({o / t[0]:.2%} of its total)"
+        one = once[fw][0] if use_once else None
+        head = "one-off not counted" if one is None else \
+            f"one-off {fmt(one, 's')} ({one / t[0]:.2%} of its total)"
         c.lines.append(f"  {fw}: {head} + job {fmt(job_s * m, 's')} ({m:.2f}× [{mlo:.2f}, "
                        f"{mhi:.2f}]) = {fmt(t[0], 's')} [{fmt(t[1])}, {fmt(t[2])}]; credit "
                        f"{_ci(time_credit[fw])}")
@@ -472,15 +472,16 @@ def _deadline(c: Criterion, rws: list[Row], frameworks: list[str], job_minutes: 
                            "unknown (counts 0, interval [0, 1])")
     brev = _brevity(c, frameworks, counts, models)
     for fw in frameworks:
-        t, b = time_credit.get(fw), brev.get(fw)
-        if t is None and b is None:
+        tc, b = time_credit.get(fw), brev.get(fw)
+        if tc is None and b is None:
             c.set(fw, None)
         elif b is None:
-            c.set(fw, t)
+            c.set(fw, tc)
         else:
-            lo, hi = (t[1], t[2]) if t else UNKNOWN
-            c.set(fw, ((2 * (t[0] if t else 0.0) + b) / 3, (2 * lo + b) / 3, (2 * hi + b) / 3))
-        if t is None:
+            lo, hi = (tc[1], tc[2]) if tc else UNKNOWN
+            c.set(fw, ((2 * (tc[0] if tc else 0.0) + b) / 3, (2 * lo + b) / 3,
+                       (2 * hi + b) / 3))
+        if tc is None:
             basis = "scored on code brevity alone, at a third" if b is not None else "counts 0"
             scen = "train" if train else "accuracy"
             c.missing.append(f"deadline: no tested training speed ({what}, >= 3 worker "

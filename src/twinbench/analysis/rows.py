@@ -74,7 +74,7 @@ class Row:
 def rows(records: list[Record]) -> list[Row]:
     """One row per quantity; mode and device are part of it (as in ``analysis.pairwise``), so
     an out-of-box number is never compared with a tuned one, nor CPU with GPU."""
-    groups: dict[tuple, dict[str, Record]] = defaultdict(dict)
+    groups: dict[tuple[str, ...], dict[str, Record]] = defaultdict(dict)
     for r in records:
         if r.status == "ok" and r.scenario != "parity" and is_headline(r) and (
                 r.value is not None or not_reached(r)):

@@ -77,6 +77,16 @@ def analyze(study: str, records: list[Record], brevity: list[Any] | None = None,
                     assess(records, evidence=ev), rec, brevity or [], zoos, zoo_note)
 
 
+def saved_claims(outdir: Path) -> list[ClaimResult] | None:
+    """The claims ``write_analysis`` saved in ``outdir/analysis.json`` (None: none readable),
+    so re-printing a study shows the verdict it was given, static evidence included."""
+    try:
+        doc = json.loads((outdir / "analysis.json").read_text(encoding="utf-8"))
+        return [ClaimResult(**c) for c in doc["claims"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _jsonable(obj: Any) -> Any:
     try:
         return asdict(obj)

@@ -21,6 +21,7 @@ from twinbench.analysis.claims.base import (
     NOT_MEASURED,
     REFUTED,
 )
+from twinbench.analysis.machine import speaks_for
 from twinbench.analysis.study import Analysis, analyze, static_evidence
 from twinbench.analysis.text import LEGEND, NOT_TESTED, fmt, fmt_ci, fmt_value, fmt_worse
 from twinbench.atomic import write_atomic
@@ -55,7 +56,7 @@ def render(data: ReportData) -> str:
     return _env.get_template("report.html.j2").render(
         d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
         fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class, legend=LEGEND,
-        not_tested=NOT_TESTED, thresholds=THRESHOLDS,
+        not_tested=NOT_TESTED, thresholds=THRESHOLDS, speaks_for=speaks_for,
         run_ids=sorted({r.run_id for r in data.records}), traces=trace_rows(data.records),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from twinbench.analysis.ceiling import peak_note
 from twinbench.analysis.claims import THRESHOLDS
+from twinbench.analysis.machine import speaks_for
 from twinbench.analysis.text import LEGEND, NOT_TESTED, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
 from twinbench.report.md_table import esc, table
@@ -68,10 +69,10 @@ def render_markdown(d: ReportData) -> str:
     out = [f"# twinbench · {esc(d.study)}", "",
            f"{len(d.records)} records · {esc('; '.join(d.settings))}. {esc(LEGEND)}", "",
            "## Summary verdict", "",
-           f"This verdict speaks for one machine: **{esc(d.machine)}**. Other hardware may "
-           "rank the frameworks differently.", ""]
+           f"**{esc(speaks_for(d.machine))}**", ""]
     for fw, wins in d.wins.items():
-        items = "; ".join(f"{w.row.scenario} {w.row.metric} ({w.text})" for w in wins)
+        items = "; ".join(f"{w.row.scenario} {w.row.metric} ({w.row.model}, {w.row.mode}: "
+                          f"{w.text})" for w in wins)
         out.append(f"- **{esc(fw)}** significantly better on {len(wins)}: {esc(items)}")
     if d.ties:
         out.append("- no significant difference: " + esc(", ".join(

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from twinbench.analysis.ceiling import peak_note
+from twinbench.analysis.machine import speaks_for
 from twinbench.analysis.rows import failures, parity
 from twinbench.analysis.study import Analysis, analyze
 from twinbench.analysis.text import LEGEND, fmt, fmt_ci, fmt_value, fmt_worse
@@ -102,8 +103,7 @@ def print_claims(a: Analysis, console: Console) -> None:
     """The claims' verdicts, one line each, under the machine they speak for."""
     if not a.claims or not a.records:
         return
-    console.print(f"[bold]Claims[/bold] — this verdict speaks for one machine: "
-                  f"{escape(a.machine)}")
+    console.print(f"[bold]Claims[/bold] — {escape(speaks_for(a.machine))}")
     for c in a.claims:
         style = VERDICT_STYLE.get(c.verdict, "dim")
         console.print(f"  {c.id:4} [{style}]{escape(c.verdict)}[/{style}]: "

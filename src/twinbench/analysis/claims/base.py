@@ -117,24 +117,3 @@ def line(r: Record) -> str:
     ci = f" [{fmt(r.ci95[0])}, {fmt(r.ci95[1])}]" if r.ci95 else " (single value)"
     return (f"{r.framework} {r.scenario} {r.metric}: {fmt(r.value, r.unit)}{ci} "
             f"({r.mode}, {r.device}, {r.threads} threads)")
-
-
-def advantage(p: PairResult, fw: str) -> tuple[float, tuple[float, float] | None]:
-    """How many times better ``fw`` is than the other side of the pair (>1: fw better)."""
-    flip = (p.a == fw) != (p.better == "higher")  # ratio is a/b; invert when needed
-    if not flip:
-        return p.ratio, p.ratio_ci95
-    ci = (1 / p.ratio_ci95[1], 1 / p.ratio_ci95[0]) if p.ratio_ci95 else None
-    return 1 / p.ratio, ci
-
-
-def pair_line(p: PairResult, fw: str) -> str:
-    other = p.b if p.a == fw else p.a
-    f, ci = advantage(p, fw)
-    iv = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
-    sig = {True: "significant", False: "not significant"}.get(p.significant, p.basis)
-    pv = "" if p.p_value is None else f", p={p.p_value:.3g}"
-    return (f"{p.scenario} {p.metric} ({p.task}/{p.model}, {p.mode}, {p.device}): {fw} is "
-            f"{f:.2f}×{iv} as good as {other} ({sig}{pv})")
-
-

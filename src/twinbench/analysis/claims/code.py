@@ -20,7 +20,8 @@ SHORTER = 0.9  # C2: Keras "shorter" = at most 90% of PyTorch's statements
 MUCH_SHORTER = 0.8  # C3: Lightning "much shorter" = at most 80% of PyTorch's statements
 
 
-def _brevity(ev: Evidence, claim_id: str, claim: str) -> tuple[ClaimResult, dict] | ClaimResult:
+def _brevity(ev: Evidence, claim_id: str,
+             claim: str) -> tuple[ClaimResult, dict[str, Any]] | ClaimResult:
     res = ClaimResult(claim_id, claim, NOT_MEASURED, "", missing="twinbench brevity")
     if not ev.brevity:
         res.summary = "no brevity counts (static code analysis) were given to the report"

@@ -129,6 +129,8 @@ def c7(ev: Evidence) -> ClaimResult:
                        if st else "no status")
                 res.evidence.append(f"{v} ({fw}): not run: {why}")
                 continue
+            if st is None:
+                continue
             pkg = f"{st.extra.get('package', '?')} {st.extra.get('version', '?')}, released " \
                   f"{st.extra.get('released', 'unknown')}"
             parts = [line(m[k]).split(": ", 1)[1] for k in ("load_time", "latency_p50")
