@@ -30,10 +30,12 @@ from pathlib import Path
 from radon.complexity import cc_visit
 from radon.raw import analyze
 
+from twinbench.frameworks.base import CODE_STYLES
+
 PKG = Path(__file__).resolve().parent
 CATEGORIES = ("model definition", "training loop", "device handling", "data pipeline",
               "metrics", "inference", "export")
-STYLES = ("pytorch", "lightning", "keras")
+STYLES = CODE_STYLES  # frameworks.base: the code styles the twins are written in
 HARNESS_KWARGS = {"name", "data_format"}  # Keras layer names exist for canonical weights only
 HARNESS_STMT = re.compile(r"perf_counter|_LOWERED|export_s\b|_delegation|versions\(")
 # Line rules, first match wins; applied to every piece but "export" (docs/brevity.md).
