@@ -208,3 +208,18 @@ def speaks_for_text(summary: str) -> str:
     from twinbench.analysis.machine import speaks_for
 
     return speaks_for(summary)
+
+
+def test_claims_awaiting_a_scenario_name_it_then_the_command_then_fail_loud(monkeypatch):
+    """C8/C9: not measurable while twinbench lacks the scenario; once it is registered, "not
+    measured" with the command; with its records and no rule yet, "check failed", never a
+    verdict made of nothing."""
+    from twinbench import scenarios
+
+    assert c9(Evidence([])).verdict == NOT_MEASURABLE
+    monkeypatch.setitem(scenarios.SCENARIOS, "distributed", ("x", "data-parallel"))
+    res = c9(Evidence([]))
+    assert res.verdict == NOT_MEASURED and "distributed" in res.missing
+    recs = [rec("pytorch", "distributed", "scaling_efficiency", 0.9, "fraction", "higher")]
+    by = {c.id: c for c in assess(recs)}
+    assert by["C9"].verdict.startswith("check failed: NotImplementedError")

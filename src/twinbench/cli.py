@@ -153,11 +153,7 @@ def run(
             progress.update(bar, description=f"[cyan]{escape(job.job_id)}[/]")
 
         def on_done(o):
-            mark = "[green]✓[/]" if o.status == "ok" else "[red]✗[/]"
-            note = "" if o.status == "ok" else \
-                f" [red]{escape((o.error or '').splitlines()[0][:100])}[/]"
-            progress.console.print(f"{mark} {escape(o.job.job_id)} ({o.wall_s:.1f} s){note}",
-                                   highlight=False)
+            progress.console.print(_job_line(o), highlight=False)
             progress.advance(bar)
 
         try:
@@ -233,11 +229,7 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
             progress.update(bar, description=f"[cyan]{escape(job.job_id)}[/]")
 
         def on_done(o):
-            mark = "[green]✓[/]" if o.status == "ok" else "[red]✗[/]"
-            note = "" if o.status == "ok" else \
-                f" [red]{escape((o.error or '').splitlines()[0][:100])}[/]"
-            progress.console.print(f"{mark} {escape(o.job.job_id)} ({o.wall_s:.1f} s){note}",
-                                   highlight=False)
+            progress.console.print(_job_line(o), highlight=False)
             progress.advance(bar)
 
         how = f"continue with `twinbench run --resume {outdir}`"
@@ -274,6 +266,14 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
                   f"{outdir / 'report.html'}, {outdir / 'report.md'}")
     if result.failed or any(p.report_error for p in result.parts):
         raise typer.Exit(1)
+
+
+def _job_line(o) -> str:  # noqa: ANN001 - runner.local.JobOutcome, imported lazily
+    """One finished job as the progress output prints it: mark, id, wall time, first error."""
+    mark = "[green]✓[/]" if o.status == "ok" else "[red]✗[/]"
+    note = "" if o.status == "ok" else \
+        f" [red]{escape((o.error or '').splitlines()[0][:100])}[/]"
+    return f"{mark} {escape(o.job.job_id)} ({o.wall_s:.1f} s){note}"
 
 
 @app.command()

@@ -117,3 +117,23 @@ def line(r: Record) -> str:
     ci = f" [{fmt(r.ci95[0])}, {fmt(r.ci95[1])}]" if r.ci95 else " (single value)"
     return (f"{r.framework} {r.scenario} {r.metric}: {fmt(r.value, r.unit)}{ci} "
             f"({r.mode}, {r.device}, {r.threads} threads)")
+
+
+def awaiting(claim_id: str, scenario: str, lacking: str, issue: str,
+             ev: Evidence) -> ClaimResult | None:
+    """A claim whose fitting evidence needs a scenario twinbench does not have yet: "not
+    measurable here" with what is lacking and the issue that adds it; once the scenario is
+    registered (``twinbench.scenarios.SCENARIOS``) and the study did not run it, "not measured
+    in this study" with the command. None when its records are there: the claim's own rule
+    reads them."""
+    from twinbench.scenarios import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        return ClaimResult(claim_id, CLAIM_TEXT[claim_id], NOT_MEASURABLE,
+                           f"twinbench has no {lacking} yet", missing=f"{issue} adds the "
+                           "scenario")
+    if not ev.ok(scenario):
+        return ClaimResult(claim_id, CLAIM_TEXT[claim_id], NOT_MEASURED,
+                           f"this study did not run the {scenario} scenario",
+                           missing=how_to_measure(scenario))
+    return None
