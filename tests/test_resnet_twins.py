@@ -64,7 +64,11 @@ _WORKER = textwrap.dedent(
             return ResNet(num_classes=ncls, widths=widths)
 
         def run(model, x, y, dampening=0.0):
-            xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(y)  # -> NCHW
+            # -> NCHW, contiguous as the adapter makes it: a transposed view is channels-last
+            # in memory, and oneDNN's channels-last conv backward (torch 2.13.0) corrupts the
+            # heap on AVX2-only CPUs at these widths (uxlfoundation/oneDNN#6035)
+            xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            yt = torch.from_numpy(y)
             model.eval()
             with torch.no_grad():
                 logits = model(xt).numpy()

@@ -32,6 +32,10 @@ def worker_env(twin: str) -> dict[str, str]:
         # XLA's CPU backend spends seconds per kernel in LLVM at the default level; the test
         # graphs are tiny, so compile fast instead (same HLO, same numerics).
         "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+        # torch 2.13.0's oneDNN channels-last conv backward corrupts the heap on AVX2-only CPUs
+        # at the twins' test widths (Keras-on-torch convolves NHWC data as channels-last); its
+        # SSE4.1 kernels compute the same function (uxlfoundation/oneDNN#6035; docs/robustness.md)
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
     }
 
 
