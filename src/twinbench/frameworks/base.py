@@ -139,10 +139,6 @@ def spec(framework: str) -> FrameworkSpec:
                         f"{', '.join(FRAMEWORKS)})") from None
 
 
-def family(framework: str) -> str:
-    return spec(framework).family
-
-
 def of_family(frameworks: Any, fam: str) -> list[str]:
     """The ids among ``frameworks`` that speak for ``fam``, unknown ids left out."""
     return [f for f in frameworks if f in FRAMEWORKS and FRAMEWORKS[f].family == fam]

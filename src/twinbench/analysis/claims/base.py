@@ -72,10 +72,6 @@ class Evidence:
         if self.rows is None:
             self.rows = rows(self.records)
 
-    @property
-    def pair_list(self) -> list[PairResult]:
-        return self.pairs or []
-
     def side(self, fam: str) -> list[str]:
         """The study's frameworks of family ``fam`` (frameworks.base.FrameworkSpec)."""
         return of_family(dict.fromkeys(r.framework for r in self.records), fam)
