@@ -22,12 +22,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from twinbench.errors import UserError
+from twinbench.export.routes import ROUTES, route_of
 from twinbench.results.export import read_jsonl
 from twinbench.results.schema import Record
 from twinbench.zoo import models_for
 
-RUNTIME = {"keras-tf": "LiteRT", "pytorch": "ExecuTorch"}
-ROUTES = ("fp32", "int8-dynamic", "int8-full")
+VARIANTS = ("fp32", "int8-dynamic", "int8-full")  # a route's own variants, in table order
 
 
 def _cell(r: Record | None, spec: str = ".3f") -> str:
@@ -35,45 +35,50 @@ def _cell(r: Record | None, spec: str = ".3f") -> str:
 
 
 def table(records: list[Record]) -> list[str]:
-    by: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    by: dict[tuple[str, str], dict[tuple[str | None, str], Record]] = defaultdict(dict)
+    runtime: dict[str, str] = {}  # framework -> the runtimes its routes ran (the route table)
     for r in records:
         if r.scenario == "export-mobile":
-            by[(r.model, r.framework)][r.metric] = r
+            by[(r.model, r.framework)][(r.variant, r.metric)] = r
+            if (rid := route_of(r)) in ROUTES and ROUTES[rid].available:  # v1 files too
+                runtime[r.framework] = ROUTES[rid].runtime
     head = (f"{'model':10} {'runtime':10} {'route':12} {'size KiB':>9} {'accuracy':>8} "
             f"{'Δ fp32':>7} {'p50 ms':>8} {'95% CI':>17} {'p90 ms':>8} {'export s':>8}")
     lines = [head, "-" * len(head)]
     for (model, fw), m in sorted(by.items()):
-        for route in ROUTES:
-            st = m.get(f"{route}:status")
+        variants = [f"{rt.variant_prefix}{v}" for rt in ROUTES.values()
+                    if rt.kind == "mobile" and rt.framework == fw for v in VARIANTS]
+        for route in variants:
+            st = m.get((route, "status"))
             if st is None:
                 continue
             if st.status == "failed":
-                lines.append(f"{model:10} {RUNTIME.get(fw, fw):10} {route:12} FAILED: {st.error}")
+                lines.append(f"{model:10} {runtime.get(fw, fw):10} {route:12} FAILED: {st.error}")
                 continue
-            size = m.get(f"{route}:file_size")
-            p50 = m.get(f"{route}:latency_p50")
+            size = m.get((route, "file_size"))
+            p50 = m.get((route, "latency_p50"))
             ci = "" if p50 is None or p50.ci95 is None else \
                 f"[{p50.ci95[0]:.3f}, {p50.ci95[1]:.3f}]"
             lines.append(
-                f"{model:10} {RUNTIME.get(fw, fw):10} {route:12} "
+                f"{model:10} {runtime.get(fw, fw):10} {route:12} "
                 f"{size.value / 1024 if size else float('nan'):9.1f} "
-                f"{_cell(m.get(f'{route}:accuracy')):>8} "
-                f"{_cell(m.get(f'{route}:accuracy_change'), '+.3f'):>7} {_cell(p50):>8} "
-                f"{ci:>17} {_cell(m.get(f'{route}:latency_p90')):>8} "
-                f"{_cell(m.get(f'{route}:export_time'), '.1f'):>8}")
+                f"{_cell(m.get((route, 'accuracy'))):>8} "
+                f"{_cell(m.get((route, 'accuracy_change')), '+.3f'):>7} {_cell(p50):>8} "
+                f"{ci:>17} {_cell(m.get((route, 'latency_p90'))):>8} "
+                f"{_cell(m.get((route, 'export_time')), '.1f'):>8}")
     for (model, fw), m in sorted(by.items()):
-        base = m.get("framework:accuracy")
-        libs = m.get("runtime:native_libs")
+        base = m.get(("framework", "accuracy"))
+        libs = m.get(("runtime", "native_libs"))
         if base is not None and libs is not None:
             lines.append(f"{model}/{fw}: fp32 framework accuracy {base.value:.3f}; "
-                         f"{RUNTIME.get(fw, fw)} wheel ships {libs.value / 2**20:.1f} MiB of "
+                         f"{runtime.get(fw, fw)} wheel ships {libs.value / 2**20:.1f} MiB of "
                          "native libraries (proxy)"
                          + (f"\n  ⚠ {base.warnings[0]}" if base.warnings else ""))
     for r in records:
         if r.scenario == "export-mobile" and r.metric == "job":  # skipped or crashed jobs
             lines.append(f"{r.model}/{r.framework}: job {(r.error or '').splitlines()[0]}")
-    warn = sorted({w for r in records if r.scenario == "export-mobile" for w in r.warnings
-                   if w.startswith("other load")})
+    warn = sorted({w.text for r in records if r.scenario == "export-mobile"
+                   for w in r.warned("load")})
     if warn:
         lines.append("machine load: " + "; ".join(warn[:4]))
     return lines

@@ -44,14 +44,14 @@ def main() -> int:
         print(proc.stderr[-2000:])
         return 1
     with sqlite3.connect(out / "results.sqlite") as db:
-        jobs = dict(db.execute("SELECT job_id, wall_s FROM jobs"))
+        jobs = [(json.loads(spec), wall) for spec, wall in
+                db.execute("SELECT spec_json, wall_s FROM jobs")]
     recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     imports = {r["framework"]: r["value"] for r in recs
                if r["metric"] == "import_time" and r["value"] is not None}
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for job_id, job_wall in jobs.items():
-        _task, _model, fw, scenario = job_id.split("#")[0].split("/")
-        by[(fw, scenario)].append(job_wall)
+    for job, job_wall in jobs:  # the job as planned (plan.Job), not its id's spelling
+        by[(job["framework"], job["scenario"])].append(job_wall)
     print(f"{'framework':10} {'scenario':10} {'workers':>7} {'wall s':>7} {'of it imports':>13}")
     for (fw, scenario), walls in sorted(by.items()):
         imp = imports.get(fw)

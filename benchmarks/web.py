@@ -30,9 +30,9 @@ def summary(out: Path) -> None:
     by: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     load: dict[str, float] = {}
     for r in recs:
-        if ":" not in r.metric or r.value is None:
+        if r.variant is None or r.value is None:
             continue
-        variant, q = r.metric.split(":", 1)
+        variant, q = r.variant, r.metric
         by[(r.model, r.framework, variant)][q] = r.value
         if q == "runtime_bytes":
             by[(r.model, r.framework, variant)]["gz"] = r.extra["gzip_bytes"]

@@ -107,7 +107,8 @@ def _ctx(monkeypatch: pytest.MonkeyPatch, paths: tuple[CallPath, ...], mode: str
                  (2, 2, 1))
     ctx = SimpleNamespace(study=study, adapter=FakeAdapter(clock, paths), progress=lambda m: None,
                           dataset=lambda *a, **k: ds, build=lambda shape, n: object(),
-                          task=SimpleNamespace(train_dataset="fake"), mode=mode)
+                          task=SimpleNamespace(train_dataset="fake"), mode=mode,
+                          section=study.section)
     ctx.paths = lambda kind, shape: paths_for(paths, kind, mode, images=len(shape) == 3)
     return ctx
 
@@ -140,7 +141,8 @@ def _rec(fw: str, path: str, metric: str, value: float, job: str = "", group: st
     return Record(study="s", run_id="r", job_id=job or f"t/m/{fw}/infer", task="t", model="m",
                   framework=fw, backend="b", scenario="infer", metric=metric, unit="ms",
                   value=value, better=better, threads=2, samples=samples or [value] * 5,
-                  extra={"call_path": path, "path_group": group})
+                  extra={"call_path": path, "path_group": group},
+                  process=int(job.rpartition("#")[2]) if "#" in job else None)
 
 
 def test_the_best_path_speaks_for_its_framework_and_the_rest_stand_beside() -> None:

@@ -112,15 +112,16 @@ def test_c1_holm_adjustment_makes_many_borderline_lines_inconclusive():
 def mobile(fw: str, fp_size: float, q_size: float, drop: float, mem_fp: float, mem_q: float,
            model: str = "resnet") -> list[Record]:
     out = []
-    for route, size, mem in (("fp32", fp_size, mem_fp), ("int8-full", q_size, mem_q)):
-        out += [rec(fw, "export-mobile", f"{route}:file_size", size, "bytes", model=model),
-                rec(fw, "export-mobile", f"{route}:latency_p50", 2.0, model=model,
-                    samples=procs(2.0, 0.05, 20, 7)),
-                rec(fw, "export-mobile", f"{route}:runtime_rss_delta", mem, "MiB", model=model),
-                rec(fw, "export-mobile", f"{route}:status", 1.0, "", None, model=model,
-                    extra={"state": "ok"})]
-    out.append(rec(fw, "export-mobile", "int8-full:accuracy_change", -drop, "fraction",
-                   "higher", model=model))
+    route = {"keras-tf": "keras-litert", "pytorch": "torch-executorch"}[fw]  # route table ids
+    for variant, size, mem in (("fp32", fp_size, mem_fp), ("int8-full", q_size, mem_q)):
+        at = {"model": model, "route": route, "variant": variant}
+        out += [rec(fw, "export-mobile", "file_size", size, "bytes", **at),
+                rec(fw, "export-mobile", "latency_p50", 2.0, samples=procs(2.0, 0.05, 20, 7),
+                    **at),
+                rec(fw, "export-mobile", "runtime_rss_delta", mem, "MiB", **at),
+                rec(fw, "export-mobile", "status", 1.0, "", None, extra={"state": "ok"}, **at)]
+    out.append(rec(fw, "export-mobile", "accuracy_change", -drop, "fraction", "higher",
+                   model=model, route=route, variant="int8-full"))
     return out
 
 
@@ -139,9 +140,10 @@ def test_c5_needs_size_accuracy_and_memory_together():
 
 def test_c5_a_failed_export_is_a_tool_failure_not_a_refutation():
     recs = [r for r in mobile("keras-tf", 4e6, 1.1e6, 0.0, 20.0, 8.0)
-            if not r.metric.startswith("int8-full")]
-    recs.append(rec("keras-tf", "export-mobile", "int8-full:status", None, "", None,
-                    status="failed", error="int8-full: export failed: converter crashed"))
+            if r.variant != "int8-full"]
+    recs.append(rec("keras-tf", "export-mobile", "status", None, "", None, route="keras-litert",
+                    variant="int8-full", status="failed",
+                    error="int8-full: export failed: converter crashed"))
     res = c5(Evidence(recs))
     assert res.verdict == NOT_MEASURABLE and "converter crashed" in res.summary
     assert "tool" in res.summary
@@ -155,6 +157,31 @@ def test_c6_judges_executorch_without_memory_and_names_missing_records():
     res = c6(Evidence(partial))
     assert res.verdict == INCONCLUSIVE and "runtime_rss_delta" in res.summary
     assert c6(Evidence([])).verdict == NOT_MEASURED
+
+
+def test_c5_reads_every_litert_route_of_the_table_and_notes_an_unavailable_one():
+    """C5 judges each route whose files LiteRT runs (the table's loader), by the records'
+    route and variant fields: PyTorch -> LiteRT's variants are its own ("litert-fp32"), never
+    ExecuTorch's; the unavailable litert-torch route is evidence, not a verdict."""
+    from twinbench.export.routes import ROUTES
+    from twinbench.scenarios.export_mobile import unavailable
+
+    keras = mobile("keras-tf", 4e6, 1.1e6, 0.005, 20.0, 8.0)
+    torch = mobile("pytorch", 4e6, 1.2e6, 0.0, 8.0, 20.0)  # ExecuTorch: not LiteRT's evidence
+    gone = unavailable(ROUTES["torch-litert"])
+    note = rec("pytorch", "export-mobile", "status", None, "", None, route=gone.route,
+               extra=gone.extra)
+    res = c5(Evidence(keras + torch + [note]))
+    assert res.verdict == CONFIRMED and res.summary.startswith("resnet: int8 file 28%")
+    assert any(e.startswith("PyTorch → LiteRT (.tflite, litert-torch): not run here: "
+                            "torch-litert: unavailable") for e in res.evidence)
+    only = c5(Evidence(torch + [note]))  # no Keras -> LiteRT records: the command to run
+    assert only.verdict == NOT_MEASURED and "keras-litert (framework keras-tf)" in only.summary
+    assert "torch-litert" not in only.summary and only.missing
+    ran = [r.model_copy(update={"framework": "pytorch", "route": "torch-litert",
+                                "variant": f"litert-{r.variant}"}) for r in keras]
+    both = c5(Evidence(keras + ran))  # the day it installs: judged like any LiteRT route
+    assert both.verdict == CONFIRMED and "resnet (PyTorch → LiteRT" in both.summary
 
 
 def test_c8_and_c9_are_not_measurable_until_their_scenarios_exist():
@@ -176,8 +203,8 @@ def test_outputs_come_from_one_analysis_and_show_prints_its_saved_verdict(tmp_pa
 
     from twinbench.analysis.machine import speaks_for
     from twinbench.cli import app
+    from twinbench.outputs import write_outputs
     from twinbench.results.export import write_jsonl
-    from twinbench.runner.orchestrate import write_outputs
 
     monkeypatch.setenv("TWINBENCH_NO_ZOO_SEARCH", "1")
     recs = study_records()
@@ -214,12 +241,21 @@ def test_claims_awaiting_a_scenario_name_it_then_the_command_then_fail_loud(monk
     """C8/C9: not measurable while twinbench lacks the scenario; once it is registered, "not
     measured" with the command; with its records and no rule yet, "check failed", never a
     verdict made of nothing."""
+    import sys
+    import types
+
     from twinbench import scenarios
+    from twinbench.scenarios.spec import Scenario
 
     assert c9(Evidence([])).verdict == NOT_MEASURABLE
-    monkeypatch.setitem(scenarios.SCENARIOS, "distributed", ("x", "data-parallel"))
+    module = types.ModuleType("toy_distributed")
+    module.SCENARIO = Scenario("distributed", "data-parallel")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "toy_distributed", module)
+    monkeypatch.setitem(scenarios.SCENARIOS, "distributed", "toy_distributed")
+    scenarios.spec.cache_clear()
     res = c9(Evidence([]))
     assert res.verdict == NOT_MEASURED and "distributed" in res.missing
     recs = [rec("pytorch", "distributed", "scaling_efficiency", 0.9, "fraction", "higher")]
     by = {c.id: c for c in assess(recs)}
     assert by["C9"].verdict.startswith("check failed: NotImplementedError")
+    scenarios.spec.cache_clear()  # forget the toy scenario's spec

@@ -31,6 +31,7 @@ from twinbench.study import load_study
 # on 2 idle cores, several times that on a shared machine, hence the longer limit.
 pytestmark = pytest.mark.timeout(1200)
 ROUTES = {"keras-tf": ("fp32", "int8-dynamic", "int8-full"), "pytorch": ("fp32", "int8-full")}
+ROUTE_ID = {"keras-tf": "keras-litert", "pytorch": "torch-executorch"}
 BROKEN = "pytorch-broken"
 # Run the real worker after replacing the ExecuTorch exporter with one that fails like a converter.
 _BREAK_AND_RUN = """
@@ -72,18 +73,23 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 
 
 def _measured(results: dict, name: str) -> dict[str, dict]:
+    """A worker's measurements by name: ``variant:metric``, or ``route:metric`` for a route
+    that did not run (no variant)."""
     res = results[name]
     assert res["rc"] == 0 and res["payload"], f"{name} worker failed:\n{res['log']}"
-    return {m["metric"]: m for m in res["payload"]["measurements"]}
+    return {f"{m['variant'] or m['route']}:{m['metric']}": m
+            for m in res["payload"]["measurements"]}
 
 
 @pytest.mark.parametrize("framework", sorted(ROUTES))
 def test_every_route_exports_runs_and_is_measured(results: dict, framework: str) -> None:
     m = _measured(results, framework)
     base = m["framework:accuracy"]["value"]
+    assert m["framework:accuracy"]["route"] is None  # the framework's own model: no route
     for r in ROUTES[framework]:
         st = m[f"{r}:status"]
         assert st["value"] == 1.0 and "error" not in st, st
+        assert st["route"] == ROUTE_ID[framework] and st["metric"] == "status"
         assert m[f"{r}:file_size"]["value"] > 1000 and m[f"{r}:export_time"]["value"] > 0
         acc, change = m[f"{r}:accuracy"]["value"], m[f"{r}:accuracy_change"]["value"]
         assert 0 <= acc <= 1 and change == pytest.approx(acc - base)
@@ -116,6 +122,14 @@ def test_runtimes_run_apart_from_the_framework(results: dict) -> None:
         assert 0 < m["runtime:loaded_libs"]["value"] <= libs["value"]
 
 
+def test_the_unavailable_litert_torch_route_is_a_record_with_its_reason(results: dict) -> None:
+    st = _measured(results, "pytorch")["torch-litert:status"]
+    assert st.get("status", "ok") == "ok" and st["value"] is None and st["variant"] is None
+    assert st["extra"]["state"] == "unavailable" and "typing-extensions" in st["extra"]["why"]
+    assert st["extra"]["upstream"] == "google-ai-edge/LiteRT#8894"
+    assert not [k for k in _measured(results, "pytorch") if k.startswith("litert-")]
+
+
 def test_a_failing_converter_is_a_failed_record_and_the_job_goes_on(results: dict) -> None:
     m = _measured(results, BROKEN)
     for r in ROUTES["pytorch"]:
@@ -146,6 +160,8 @@ def test_mobile_table_shows_each_route_and_the_failures(results: dict) -> None:
     [(title, rows, notes)] = mobile_tables(_records(results))
     assert title == "export-mobile · image-classification · resnet"
     got = {(r.runtime, r.route, r.framework): r for r in rows}
+    gone = got[("LiteRT", "torch-litert", "pytorch")]  # the route exists, and why it did not run
+    assert gone.status == "unavailable" and "google-ai-edge/LiteRT#8894" in gone.reason
     for fw, routes in ROUTES.items():
         runtime = "LiteRT" if fw == "keras-tf" else "ExecuTorch"
         for route in routes:
@@ -158,14 +174,17 @@ def test_mobile_table_shows_each_route_and_the_failures(results: dict) -> None:
     print_mobile(_records(results), console)
     text = console.export_text()
     assert "LiteRT int8-dynamic" in text and "ExecuTorch int8-full" in text
+    assert "LiteRT torch-litert" in text and "typing-extensions" in text
 
 
 @pytest.mark.parametrize("fw", ["keras-jax", "keras-torch", "lightning", "some-new-framework"])
 def test_frameworks_without_a_route_get_a_not_applicable_record(fw: str) -> None:
     ctx = SimpleNamespace(adapter=SimpleNamespace(id=fw))
     [m] = export_mobile.run(ctx)  # returns before touching data, the adapter or a framework
-    assert m.metric == "status" and m.value is None
+    assert m.metric == "status" and m.value is None and m.route is None
     assert m.extra["state"] == "not-applicable" and m.extra["reason"]
+    if fw != "some-new-framework":  # its family's routes run in its carrier's job
+        assert "job, which exports the same" in m.extra["reason"]
 
 
 def test_one_line_prefers_the_converters_error_line() -> None:

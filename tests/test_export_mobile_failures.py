@@ -1,6 +1,6 @@
 """export-mobile failures, real ones: converters that refuse a model, runtimes that cannot load a
-file, outputs the metrics cannot read. Each must become a failed ``<route>:status`` record in one
-line while the other routes go on, never a crashed job.
+file, outputs the metrics cannot read. Each must become a failed ``status`` record of its route
+variant in one line while the other variants go on, never a crashed job.
 
 Project rule: one framework per process. This pytest process imports no framework: the real
 converters run in one keras-tf and one pytorch subprocess (tiny models, started together); the
@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from twinbench.export.mobile_runtime import RuntimeFailure, RuntimeResult, run_artifact
+from twinbench.export.routes import ROUTES
 from twinbench.scenarios import export_mobile
 from twinbench.scenarios.base import Failed
 from twinbench.tasks import task_module
@@ -34,27 +35,30 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
+from twinbench.export.routes import ROUTES
 from twinbench.scenarios import export_mobile as em
 from twinbench.tasks import task_module
 stage, out = Path(sys.argv[1]), {}
 rng = np.random.default_rng(0)
 x, y = rng.random((12, 8), dtype=np.float32), rng.integers(0, 2, 12)
 task = task_module("image-classification")
-ctx = SimpleNamespace(study=SimpleNamespace(mobile=SimpleNamespace(latency_runs=3, warmup=1),
-                      threads=1), job=SimpleNamespace(task="image-classification"),
+mobile = SimpleNamespace(latency_runs=3, warmup=1)
+ctx = SimpleNamespace(study=SimpleNamespace(threads=1), section=lambda config: mobile,
+                      job=SimpleNamespace(task="image-classification"),
                       adapter=SimpleNamespace(id=FW), progress=lambda m: None,
                       evaluate=task.evaluate)
 def routes(name, model, ref):
     (stage / name).mkdir()
     data = {"x": x, "example": x[:1], "calib": x[:4], "ref": ref, "y": y, "num_classes": 2,
             "dataset": "random", "stage": stage / name, "warn": []}
-    recs, loaded = em.run_routes(ctx, fam, model, data, task.evaluate(ref, y, 2), {})
+    recs, loaded = em.run_route(ctx, ROUTES[ROUTE], fam, model, data,
+                                task.evaluate(ref, y, 2), {})
     out[name] = {"records": [asdict(r) for r in recs], "loaded": bool(loaded)}
 """
 # Keras: a determinant (no LiteRT builtin: Keras' export lets it through as a Select TF op, which
 # ai_edge_litert cannot run; the int8-only route refuses it), a two-input model (refused by us),
 # then a plain dense model in the same process, which must still export and run.
-_LITERT = """FW = "keras-tf"
+_LITERT = """FW, ROUTE = "keras-tf", "keras-litert"
 import keras, tensorflow as tf
 from twinbench.export import mobile_litert as fam
 """ + _COMMON + """
@@ -81,7 +85,7 @@ routes("dense", dense, dense.predict(x, verbose=0).astype(np.float64))
 """
 # PyTorch: a determinant (not in the Core ATen opset that ExecuTorch's edge dialect takes),
 # then a plain linear model in the same process, which must still export and run.
-_EXECUTORCH = """FW = "pytorch"
+_EXECUTORCH = """FW, ROUTE = "pytorch", "torch-executorch"
 import torch
 from twinbench.export import mobile_executorch as fam
 """ + _COMMON + """
@@ -120,7 +124,14 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
 
 
 def _by_metric(got: dict) -> dict[str, dict]:
-    return {r["metric"]: r for r in got["records"]}
+    """A subprocess's records by name (``variant:metric``), each checked for its route."""
+    route = {"keras-tf": "keras-litert", "pytorch": "torch-executorch"}
+    assert {r["route"] for r in got["records"]} <= set(route.values())
+    return {f"{r['variant']}:{r['metric']}": r for r in got["records"]}
+
+
+def _named(recs: list[Any]) -> dict[str, Any]:
+    return {f"{r.variant}:{r.metric}": r for r in recs}
 
 
 def _failed(m: dict[str, dict], route: str, exported: bool = False) -> str:
@@ -181,12 +192,14 @@ def test_a_truncated_artifact_is_a_runtime_failure_record(real: dict, fw: str, a
         path.write_bytes(good[:len(good) // 2])  # what a disk that filled up would leave
         return {"export_s": 0.01}
 
-    fam = SimpleNamespace(RUNTIME=runtime, SUFFIX=Path(artifact).suffix, ROUTES=("fp32",),
+    fam = SimpleNamespace(SUFFIX=Path(artifact).suffix, VARIANTS=("fp32",),
                           export=export, from_runtime_layout=lambda o: o)
     ref = np.zeros((2, 2))
-    recs, _ = export_mobile.run_routes(_ctx("image-classification"), fam, None,
-                                       _data(tmp_path, x, ref, np.zeros(2, int), 2), {}, {})
-    m = {r.metric: r for r in recs}
+    route = ROUTES["keras-litert" if fw == "keras-tf" else "torch-executorch"]
+    assert route.loader == runtime
+    recs, _ = export_mobile.run_route(_ctx("image-classification"), route, fam, None,
+                                      _data(tmp_path, x, ref, np.zeros(2, int), 2), {}, {})
+    m = _named(recs)
     st = m["fp32:status"]
     assert isinstance(st, Failed) and st.error.startswith(
         f"fp32: RuntimeFailure: {runtime} runtime exited")
@@ -196,8 +209,9 @@ def test_a_truncated_artifact_is_a_runtime_failure_record(real: dict, fw: str, a
 # --- outputs the metrics cannot read: the route fails, the next route still measures ----------
 
 def _ctx(task: str, evaluate: Any = None) -> Any:
+    mobile = SimpleNamespace(latency_runs=3, warmup=1)
     return SimpleNamespace(
-        study=SimpleNamespace(mobile=SimpleNamespace(latency_runs=3, warmup=1), threads=1),
+        study=SimpleNamespace(threads=1), section=lambda config: mobile,
         job=SimpleNamespace(task=task), adapter=SimpleNamespace(id="pytorch"),
         progress=lambda msg: None, evaluate=evaluate or task_module(task).evaluate)
 
@@ -208,7 +222,7 @@ def _data(stage: Path, x: np.ndarray, ref: np.ndarray, y: np.ndarray, n: int) ->
 
 
 def _fake_runtime(monkeypatch: pytest.MonkeyPatch, outputs: dict[str, np.ndarray]) -> None:
-    """The runtime 'returns' outputs[route] (the artifact's stem), with plausible timings."""
+    """The runtime 'returns' outputs[variant] (the artifact's stem), with plausible timings."""
     def run(runtime: str, path: Path, x: np.ndarray, **kw: Any) -> RuntimeResult:
         return RuntimeResult(0.1, 2.0, 1.5, [1.2], [1.0, 1.1, 1.2], 60.0, 50.0,
                              outputs[path.stem], {"threads": 1})
@@ -219,7 +233,7 @@ def _fam(layout: Any = lambda o: o) -> Any:
     def export(net: Any, route: str, example: Any, calib: Any, path: Path) -> dict:
         path.write_bytes(b"\0" * 64)
         return {"export_s": 0.01}
-    return SimpleNamespace(RUNTIME="litert", SUFFIX=".tflite", ROUTES=("fp32", "int8-full"),
+    return SimpleNamespace(SUFFIX=".tflite", VARIANTS=("fp32", "int8-full"),
                            export=export, from_runtime_layout=layout)
 
 
@@ -249,9 +263,11 @@ def test_an_unreadable_output_fails_its_route_and_the_next_route_goes_on(
     _fake_runtime(monkeypatch, {"fp32": bad, "int8-full": ref})
     ctx = _ctx("image-classification", evaluate)
     fam = _fam(_bad_layout if how == "layout" else (lambda o: o))
-    recs, loaded = export_mobile.run_routes(ctx, fam, None, _data(tmp_path, x, ref, y, 3),
-                                            real_eval(ref, y, 3), {})
-    m = {r.metric: r for r in recs}
+    recs, loaded = export_mobile.run_route(ctx, ROUTES["keras-litert"], fam, None,
+                                           _data(tmp_path, x, ref, y, 3), real_eval(ref, y, 3),
+                                           {})
+    m = _named(recs)
+    assert {r.route for r in recs} == {"keras-litert"}
     st = m["fp32:status"]
     assert isinstance(st, Failed) and st.error == f"fp32: measuring failed: {error}"
     assert "fp32:file_size" in m and "fp32:latency_p50" not in m
@@ -286,9 +302,9 @@ def test_detection_agreement_ignores_box_coordinates(tmp_path: Path,
     _fake_runtime(monkeypatch, {"fp32": moved, "int8-full": flipped})
     ctx = _ctx("object-detection", lambda o, t, k: {"map": 0.5})
     x = rng.random((n, 8, 8, 3), dtype=np.float32)
-    recs, _ = export_mobile.run_routes(ctx, _fam(), None, _data(tmp_path, x, ref, x, c),
-                                       {"map": 0.5}, {})
-    m = {r.metric: r for r in recs}
+    recs, _ = export_mobile.run_route(ctx, ROUTES["keras-litert"], _fam(), None,
+                                      _data(tmp_path, x, ref, x, c), {"map": 0.5}, {})
+    m = _named(recs)
     assert m["fp32:top1_agreement"].value == 1.0  # argmax over the whole row would say < 1
     assert m["int8-full:top1_agreement"].value == pytest.approx(1 - 1 / (n * q))
     assert m["fp32:top1_agreement"].extra["agreement_items"] == n * q

@@ -16,12 +16,14 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from conftest import chromium_or_skip, tfjs_converter_or_skip, web_runtimes_or_skip
+from twinbench.export.routes import ROUTES, Route, of_kind
 from twinbench.web import runtimes as web
 from twinbench.web.server import StaticServer
 
@@ -80,8 +82,9 @@ def test_variants_gpu_verdicts_and_package_dates(tmp_path: Path,
     assert [(x.id, x.isolated, x.gpu) for x in v] == [
         ("tfjs-wasm-1t", False, False), ("tfjs-wasm-4t", True, False), ("tfjs-cpu", False, False),
         ("tfjs-webgl", False, True), ("tfjs-webgpu", False, True)]
-    assert [r.id for r in web.runtimes_for("keras-tf")] == ["tfjs", "litert"]
-    assert web.runtimes_for("keras-jax") == []
+    assert [r.id for r in web.routes_for("keras-tf")] == ["keras-tfjs", "keras-litert-js"]
+    assert [web.runtime(r).id for r in web.routes_for("pytorch")] == ["ort"]
+    assert web.routes_for("keras-jax") == []
     soft = {"webgl": "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero)))"}
     assert "software rasterizer" in web.gpu_verdict("webgl", soft)
     assert web.gpu_verdict("webgl", {"webgl": "ANGLE (NVIDIA, H100)"}) is None
@@ -150,7 +153,25 @@ def _run(tmp: Path, frameworks: str, env: dict[str, str] | None = None) -> list[
 
 
 def _by_metric(records: list[dict]) -> dict[str, dict]:
-    return {r["metric"]: r for r in records if r["scenario"] == "export-web"}
+    """export-web records by name (``variant:metric``; a route's or a job's own: ``metric``)."""
+    return {(f"{r['variant']}:" if r.get("variant") else "") + r["metric"]: r for r in records
+            if r["scenario"] == "export-web"}
+
+
+def test_web_routes_come_from_the_route_table_and_a_wrong_row_is_caught() -> None:
+    table = of_kind("web")
+    assert {r.loader for r in table} == set(web.RUNTIMES)
+    assert all(r.variant_prefix == f"{r.loader}-" for r in table)
+    good = ROUTES["keras-tfjs"]
+    for bad, why in ((replace(good, loader="nope"), "no browser runtime 'nope'"),
+                     (replace(good, variant_prefix="js-"), "variant_prefix 'js-'")):
+        with pytest.raises(ValueError, match=why):
+            web.check({**ROUTES, good.id: bad}, web.RUNTIMES)
+    with pytest.raises(ValueError, match=r"serve no web route"):
+        web.check({k: r for k, r in ROUTES.items() if k != "torch-ort-web"}, web.RUNTIMES)
+    new = Route("torch-litert-js", "web", "pytorch", "twinbench.export.web_convert", "LiteRT.js",
+                "litert", "PyTorch → LiteRT.js", variant_prefix="litert-")
+    web.check({**ROUTES, new.id: new}, web.RUNTIMES)  # a second route to one runtime
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +188,9 @@ def test_route_runs_in_chromium_with_output_parity(variant: str, routes) -> None
     st = recs[f"{variant}:status"]
     assert st["status"] == "ok", st.get("error")
     assert st["extra"]["state"] == "ok"
+    assert st["route"] == next(r.id for r in of_kind("web")
+                               if variant.startswith(r.variant_prefix))
+    assert st["metric"] == "status" and st["variant"] == variant
     diff = recs[f"{variant}:output_max_abs_diff"]
     assert diff["extra"]["passed"] and diff["value"] <= diff["extra"]["tolerance"] == 1e-3
     assert diff["extra"]["n_inputs"] == 4

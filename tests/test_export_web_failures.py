@@ -18,6 +18,7 @@ import pytest
 
 from conftest import chromium_or_skip
 from twinbench.export import tfjs_converter, web_convert
+from twinbench.export.routes import ROUTES
 from twinbench.export.web_convert import ConversionError, WebModel
 from twinbench.report.web import packages, web_tables
 from twinbench.results.schema import Record
@@ -69,10 +70,15 @@ def test_converter_timeout_fires_before_the_job_watchdog() -> None:
 
 
 def _ctx(tmp: Path, threads: int = 2) -> Any:
-    study = SimpleNamespace(threads=threads, timeout_s=600.0,
-                            infer=SimpleNamespace(latency_runs=5, warmup=1))
+    study = SimpleNamespace(threads=threads, timeout_s=600.0)
+    infer = SimpleNamespace(latency_runs=5, warmup=1)
     return SimpleNamespace(study=study, adapter=SimpleNamespace(id="keras-tf"), workdir=tmp,
-                           progress=lambda msg: None)
+                           progress=lambda msg: None, section=lambda config: infer)
+
+
+def _named(ms: list[Measurement]) -> dict[str, Measurement]:
+    """Measurements by their record's name (``variant:metric``)."""
+    return {(f"{m.variant}:" if m.variant else "") + m.metric: m for m in ms}
 
 
 def _model(tmp: Path, route: str) -> WebModel:
@@ -89,12 +95,13 @@ def test_a_broken_route_does_not_cost_the_others(tmp_path: Path,
     monkeypatch.setitem(export_web.EXPORTS, "tfjs", broken)
     monkeypatch.setitem(export_web.EXPORTS, "litert",
                         lambda net, out, shape, t: _model(out, "litert"))
-    rts = [web.RUNTIMES["tfjs"], web.RUNTIMES["litert"]]
+    rts = [ROUTES["keras-tfjs"], ROUTES["keras-litert-js"]]
     models, recs = export_web._convert(_ctx(tmp_path), None, rts, tmp_path,
                                        np.zeros((4, 8, 8, 3), np.float32), (8, 8, 3))
-    assert models["tfjs"] == "conversion failed: KeyError: 'a bug, not a known failure'"
-    assert isinstance(models["litert"], WebModel)
-    assert [r.metric for r in recs] == ["litert:convert_time"]
+    assert models["keras-tfjs"] == "conversion failed: KeyError: 'a bug, not a known failure'"
+    assert isinstance(models["keras-litert-js"], WebModel)
+    assert [(r.route, r.variant, r.metric) for r in recs] == [
+        ("keras-litert-js", "litert", "convert_time")]
     assert recs[0].extra["converter_timeout_s"] == 300
 
 
@@ -112,29 +119,31 @@ PAGE = {"ok": True, "runtime_init_ms": 10.0, "model_load_ms": 5.0, "ready_ms": 2
 
 
 def _measure(tmp: Path, outputs: list[float]) -> list[Measurement]:
-    rt = web.RUNTIMES["litert"]
-    v = rt.variants(2)[1]
+    route = ROUTES["keras-litert-js"]
+    v = web.runtime(route).variants(2)[1]
     ref = np.arange(8, dtype=np.float64).reshape(4, 2)
-    return export_web._measure(_ctx(tmp), FakeBrowser({**PAGE, "outputs": outputs}), tmp, rt, v,
-                               _model(tmp, "litert"), ref, {"runtime": "litert"})
+    return export_web._measure(_ctx(tmp), FakeBrowser({**PAGE, "outputs": outputs}), tmp, route,
+                               v, _model(tmp, "litert"), ref, {"runtime": "litert"})
 
 
 def _records(ms: list[Measurement], framework: str = "keras-tf") -> list[Record]:
     return [Record(study="t", run_id="r", job_id="j", task="image-classification",
                    model="resnet", framework=framework, backend="tensorflow",
-                   scenario="export-web", metric=m.metric, unit=m.unit, value=m.value,
+                   scenario="export-web", route=m.route, variant=m.variant, metric=m.metric,
+                   unit=m.unit, value=m.value,
                    samples=m.samples, threads=2, status=getattr(m, "status", "ok"),
                    error=getattr(m, "error", None), extra=m.extra) for m in ms]
 
 
 def test_parity_failure_is_visible_and_a_wrong_sized_output_is_a_failed_record(
         tmp_path: Path) -> None:
-    ok = {m.metric: m for m in _measure(tmp_path, list(np.arange(8.0) + 1e-5))}
+    ok = _named(_measure(tmp_path, list(np.arange(8.0) + 1e-5)))
+    assert {m.route for m in ok.values()} == {"keras-litert-js"}
     assert ok["litert-wasm-2t:status"].value == 1.0
     assert ok["litert-wasm-2t:status"].extra["state"] == "ok"
     assert ok["litert-wasm-2t:status"].extra["threads_reported"] is None  # no echo
     assert ok["litert-wasm-2t:status"].extra["workers_started"] == 1
-    bad = {m.metric: m for m in _measure(tmp_path, list(np.arange(8.0) + 0.25))}
+    bad = _named(_measure(tmp_path, list(np.arange(8.0) + 0.25)))
     st = bad["litert-wasm-2t:status"]
     assert (st.value, st.extra["state"], st.extra["max_abs_diff"]) == (0.0, "parity-failed", 0.25)
     assert st.extra["reason"] == "outputs differ from keras-tf: max|Δ| 2.50e-01 > 0.001"
@@ -144,14 +153,16 @@ def test_parity_failure_is_visible_and_a_wrong_sized_output_is_a_failed_record(
     assert (row.status, row.reason) == ("PARITY FAILED", st.extra["reason"])
     assert row.p50 != "—" and row.parity.endswith("FAIL (> 0.001)")
     [wrong] = _measure(tmp_path, [0.0] * 9)
-    assert wrong.status == "failed" and wrong.metric == "litert-wasm-2t:status"
+    assert wrong.status == "failed" and (wrong.route, wrong.variant, wrong.metric) == (
+        "keras-litert-js", "litert-wasm-2t", "status")
     assert wrong.error == ("litert-wasm-2t: page returned 9 output values, the framework 8 "
                            "(shape (4, 2))")
 
 
 def test_missing_fields_print_a_dash_and_stale_runtimes_are_flagged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    st = Measurement("x-wasm-1t:status", "", None, extra={"state": "unavailable"})
+    st = Measurement("status", "", None, extra={"state": "unavailable"}, route="x",
+                     variant="x-wasm-1t")
     [row] = web_tables(_records([st]))[0][1]
     assert "None" not in (row.runtime, row.short, row.backend, row.reason)
     assert (row.runtime, row.backend, row.reason) == ("—", "—", "—")
@@ -166,8 +177,8 @@ def test_missing_fields_print_a_dash_and_stale_runtimes_are_flagged(
     old = web.package_info("@x/rt", today=date(2025, 10, 22))
     assert (old["age_days"], old["stale"]) == (366, True)
     assert web.package_info("@x/none")["stale"] is None
-    line = packages(_records([Measurement("rt-wasm-1t:status", "", 1.0, extra={
-        **old, "state": "ok"})]))
+    line = packages(_records([Measurement("status", "", 1.0, extra={**old, "state": "ok"},
+                                          route="x", variant="rt-wasm-1t")]))
     assert line == ["@x/rt 1.0.0 (released 2024-10-21, STALE: 366 days before this run)"]
 
 
@@ -195,8 +206,9 @@ def test_a_bad_variant_and_a_dead_browser_fail_only_their_variants(tmp_path: Pat
     chromium_or_skip()
     killed: list[int] = []
 
-    def measure(ctx: Any, browser: Browser, rt: Any, v: Any, m: WebModel,
+    def measure(ctx: Any, browser: Browser, route: Any, v: Any, m: WebModel,
                 info: dict[str, Any]) -> list[Measurement]:
+        at = {"route": route.id, "variant": v.id}
         if v.id == "litert-wasm-2t":
             raise ValueError("cannot reshape array of size 9 into shape (4,2)")
         if v.id == "ort-wasm-1t":
@@ -204,15 +216,15 @@ def test_a_bad_variant_and_a_dead_browser_fail_only_their_variants(tmp_path: Pat
         with StaticServer({"/pages/": web.PAGES}) as srv:
             res = browser.run_page(f"{srv.url}/pages/probe.html")
         if not res.get("ok"):
-            return [export_web.Failed(f"{v.id}:status", "", None, extra=info,
+            return [export_web.Failed("status", "", None, extra=info, **at,
                                       error=f"{v.id}: page failed: {res.get('error')}")]
-        return [Measurement(f"{v.id}:status", "", 1.0, extra={**info, "state": "ok"})]
+        return [Measurement("status", "", 1.0, extra={**info, "state": "ok"}, **at)]
 
-    rts = [web.RUNTIMES[r] for r in ("tfjs", "litert", "ort")]
-    models = {"tfjs": "conversion failed: tensorflowjs converter timed out after 300 s",
-              "litert": _model(tmp_path, "litert"), "ort": _model(tmp_path, "ort")}
-    recs = {m.metric: m for m in export_web._variants(_ctx(tmp_path), rts, models, None,
-                                                      measure)}
+    rts = [ROUTES[r] for r in ("keras-tfjs", "keras-litert-js", "torch-ort-web")]
+    models = {"keras-tfjs": "conversion failed: tensorflowjs converter timed out after 300 s",
+              "keras-litert-js": _model(tmp_path, "litert"),
+              "torch-ort-web": _model(tmp_path, "ort")}
+    recs = _named(export_web._variants(_ctx(tmp_path), rts, models, None, measure))
     assert killed and killed[0] >= 1
     assert recs["tfjs-wasm-1t:status"].error == (
         "tfjs-wasm-1t: conversion failed: tensorflowjs converter timed out after 300 s")

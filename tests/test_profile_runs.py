@@ -55,9 +55,10 @@ _WORKER = textwrap.dedent("""
     worker.main([job, out, workdir])
     parsed = {}
     for m in json.loads(Path(out).read_text())["measurements"]:
-        if m["metric"].endswith("/step_time_profiled"):
+        if m["metric"] == "step_time_profiled":
             native = Path(workdir) / m["extra"]["native_trace"]
-            parsed[m["metric"]] = len(profiling.load(m["extra"]["profiler"]).read_events(native))
+            parsed[m["phase"] + "/" + m["metric"]] = len(
+                profiling.load(m["extra"]["profiler"]).read_events(native))
     Path(out + ".parsed.json").write_text(json.dumps(parsed))
 """)
 
@@ -97,7 +98,9 @@ def transformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _measurements(d: Path, fw: str) -> dict[str, dict]:
     out = d / f"{fw}.out.json"
     assert out.exists(), (d / f"{fw}.log").read_text()[-3000:]
-    return {m["metric"]: m for m in json.loads(out.read_text())["measurements"]}
+    # keyed as the reports name them (Record.name): phase/category or phase/metric
+    return {f"{m['phase']}/{m['category'] or m['metric']}": m
+            for m in json.loads(out.read_text())["measurements"]}
 
 
 @pytest.mark.parametrize("fw", FRAMEWORKS)
@@ -126,14 +129,15 @@ def test_categories_account_for_the_profiled_step(resnet: Path, fw: str) -> None
         assert m[f"{phase}/convolution"]["value"] > 0, phase  # a ResNet convolves
     # scopes reach the tables: sgd/... and compile_loss/... (JAX: via XLA's HLO op names)
     assert m["train/optimizer"]["value"] > 0 and m["train/loss"]["value"] > 0
-    assert not any("HLO" in w for w in m["train/step_time_profiled"]["warnings"])
+    assert not any("HLO" in w["text"] for w in m["train/step_time_profiled"]["warnings"])
 
 
 def test_hlo_note_is_judged_per_capture(resnet: Path) -> None:
     """Train's op names must not hide that eager predict's XLA thunks carry none."""
     m = _measurements(resnet, "keras-jax")
-    assert not any("HLO" in w for w in m["train/step_time_profiled"]["warnings"])
-    assert any("HLO" in w for w in m["infer/step_time_profiled"]["warnings"])
+    assert not any("HLO" in w["text"] for w in m["train/step_time_profiled"]["warnings"])
+    assert any("HLO" in w["text"] and w["kind"] == "profiler"
+               for w in m["infer/step_time_profiled"]["warnings"])
 
 
 @pytest.mark.parametrize("fw", FRAMEWORKS)

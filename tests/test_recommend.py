@@ -275,6 +275,34 @@ def test_web_failure_is_a_measured_outcome():
     assert any("no browser variant ran" in ln for ln in c.lines)
 
 
+def test_web_best_variants_of_two_frameworks_meet_in_one_row():
+    """Each framework's best browser variant (its route and variant fields) is compared in one
+    row, whatever the variant is called."""
+    recs = []
+    for fw, route, variant, lat in (("keras-tf", "keras-tfjs", "tfjs-wasm-1t", 3.0),
+                                    ("pytorch", "torch-ort-web", "ort-wasm-1t", 1.5)):
+        at = {"route": route, "variant": variant}
+        recs += [rec(fw, "export-web", "status", 1.0, "", None, extra={"state": "ok"}, **at),
+                 rec(fw, "export-web", "latency_p50", lat, samples=spread(lat, seed=3), **at),
+                 rec(fw, "export-web", "model_bytes", 1e6, "bytes", **at)]
+    c = recommend(recs, parse_priorities("deploy=web")).criteria[0]
+    assert sum("export-web best_variant_latency_p50 " in ln for ln in c.lines) == 1
+    assert any("pytorch: best browser variant ort-wasm-1t" in ln for ln in c.lines)
+    assert c.scores["pytorch"] > c.scores["keras-tf"]
+
+
+def test_mobile_rows_are_the_first_routes_fp32_and_int8_variants():
+    """A second route of a worker (PyTorch -> LiteRT's "litert-fp32") is not scored against
+    the other framework's fp32: only variants every framework's first route has."""
+    from twinbench.analysis.recommend import _mobile
+    from twinbench.analysis.rows import rows
+
+    recs = [rec("pytorch", "export-mobile", "file_size", 1e6, "bytes", route=r, variant=v)
+            for r, v in (("torch-executorch", "fp32"), ("torch-litert", "litert-fp32"))]
+    picked = [row.variant for row in rows(recs) if _mobile(row)]
+    assert picked == ["fp32"]
+
+
 def test_model_priority_uses_the_zoo_search_and_unknown_zoos_are_not_zero():
     # a model twinbench has no twin of (DETR has one now, so it would score 1.0 on both sides)
     zoos = {"yolos": [ZooResult("transformers", "transformers", "installed", "5",

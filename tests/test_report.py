@@ -10,6 +10,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,30 +72,37 @@ def study_records(model: str = "resnet") -> list[Record]:
         rec("keras-tf", "accuracy", "train_wall_time", 10.0, "s", model=model),
     ]
     for fw, size in (("keras-tf", 1.0e6), ("pytorch", 1.1e6)):
-        out += [rec(fw, "export-mobile", "fp32:file_size", size, "bytes", model=model),
-                rec(fw, "export-mobile", "int8-full:file_size", size * 0.27, "bytes",
+        out += [mob(fw, "fp32", "file_size", size, "bytes", model=model),
+                mob(fw, "int8-full", "file_size", size * 0.27, "bytes", model=model),
+                mob(fw, "fp32", "latency_p50", 2.0, samples=spread(2.0, seed=4), model=model),
+                mob(fw, "int8-full", "latency_p50", 1.5, samples=spread(1.5, seed=5),
                     model=model),
-                rec(fw, "export-mobile", "fp32:latency_p50", 2.0, samples=spread(2.0, seed=4),
+                mob(fw, "int8-full", "accuracy_change", -0.01, "fraction", "higher",
                     model=model),
-                rec(fw, "export-mobile", "int8-full:latency_p50", 1.5,
-                    samples=spread(1.5, seed=5), model=model),
-                rec(fw, "export-mobile", "int8-full:accuracy_change", -0.01, "fraction",
-                    "higher", model=model),
-                rec(fw, "export-mobile", "fp32:runtime_rss_delta", 12.0, "MiB", model=model),
-                rec(fw, "export-mobile", "int8-full:runtime_rss_delta", 5.0, "MiB",
-                    model=model),
-                rec(fw, "export-mobile", "int8-full:status", 1.0, "", None,
+                mob(fw, "fp32", "runtime_rss_delta", 12.0, "MiB", model=model),
+                mob(fw, "int8-full", "runtime_rss_delta", 5.0, "MiB", model=model),
+                mob(fw, "int8-full", "status", 1.0, "", None,
                     extra={"state": "ok", "runtime": "LiteRT"}, model=model)]
-    out += [rec("keras-tf", "export-web", "tfjs-wasm-1t:status", 1.0, "", None, model=model,
+    tfjs = {"route": "keras-tfjs", "variant": "tfjs-wasm-1t", "model": model}
+    out += [rec("keras-tf", "export-web", "status", 1.0, "", None, **tfjs,
                 extra={"state": "ok", "package": "@tensorflow/tfjs", "version": "4.22.0",
                        "released": "2024-10-21"}),
-            rec("keras-tf", "export-web", "tfjs-wasm-1t:latency_p50", 3.0, model=model,
-                samples=spread(3.0, seed=6)),
-            rec("keras-tf", "export-web", "tfjs-wasm-1t:output_max_abs_diff", 1e-6, "abs",
-                model=model, extra={"passed": True, "tolerance": 1e-3}),
-            rec("pytorch", "export-web", "ort-wasm-1t:status", None, "", None, model=model,
-                status="failed", error="ort-wasm-1t: page failed: " + EVIL)]
+            rec("keras-tf", "export-web", "latency_p50", 3.0, samples=spread(3.0, seed=6),
+                **tfjs),
+            rec("keras-tf", "export-web", "output_max_abs_diff", 1e-6, "abs", **tfjs,
+                extra={"passed": True, "tolerance": 1e-3}),
+            rec("pytorch", "export-web", "status", None, "", None, model=model,
+                route="torch-ort-web", variant="ort-wasm-1t", status="failed",
+                error="ort-wasm-1t: page failed: " + EVIL)]
     return out
+
+
+MOBILE_ROUTE = {"keras-tf": "keras-litert", "pytorch": "torch-executorch"}
+
+
+def mob(fw: str, variant: str, metric: str, *args: Any, **kw: Any) -> Record:
+    """An export-mobile record of ``fw``'s first mobile route (route table)."""
+    return rec(fw, "export-mobile", metric, *args, route=MOBILE_ROUTE[fw], variant=variant, **kw)
 
 
 def fake_zoos() -> dict[str, list[ZooResult]]:
@@ -129,8 +137,8 @@ def test_every_claim_has_a_verdict_and_missing_evidence_is_named():
 def test_c1_close_speeds_confirm_and_a_failed_int8_export_is_not_a_refutation():
     recs = [rec("pytorch", "train", "throughput", 100, "samples/s", "higher", spread(100)),
             rec("keras-tf", "train", "throughput", 101, "samples/s", "higher", spread(101, seed=1)),
-            rec("keras-tf", "export-mobile", "fp32:file_size", 1e6, "bytes"),
-            rec("keras-tf", "export-mobile", "int8-full:status", None, "", None,
+            mob("keras-tf", "fp32", "file_size", 1e6, "bytes"),
+            mob("keras-tf", "int8-full", "status", None, "", None,
                 status="failed", error="int8-full: export failed: boom")]
     by = {c.id: c for c in assess(recs)}
     assert by["C1"].verdict == CONFIRMED
@@ -150,9 +158,10 @@ def test_names_with_html_are_escaped_in_html_and_markdown():
 
 def test_report_has_mobile_web_claims_environment_and_brevity_sections():
     data = collect(analyze("s", study_records(), family_table(["resnet"]), fake_zoos()))
-    titles = [t.title.split(":")[0] for t in data.route_tables]
-    assert titles == ["Phone deployment", "Browser deployment"]
-    mobile, web = data.route_tables
+    tables = [t for _, ts in data.view_tables for t in ts]  # the scenarios' own views
+    titles = [t.title.split(":")[0] for t in tables]
+    assert titles == ["Browser deployment", "Phone deployment"]  # the registry's order
+    web, mobile = tables
     assert len(mobile.rows) == 2 and all(len(r) == len(mobile.columns) for r in mobile.rows)
     assert any(r[2] == "pytorch" and r[3].startswith("FAILED: page failed") for r in web.rows)
     assert data.wins["pytorch"][0].row.metric == "throughput"
@@ -371,13 +380,14 @@ def test_report_into_an_unwritable_folder_is_one_line_exit_2(cli, tmp_path):
 def test_c7_names_a_tfjs_variant_that_ran_with_unequal_outputs_as_a_parity_failure():
     """A parity-failed variant ran: C7 must say so (and refute), not call it 'not run'."""
     model = "resnet"
-    recs = [rec("keras-tf", "export-web", "tfjs-wasm-1t:status", 0.0, "", None, model=model,
+    tfjs = {"route": "keras-tfjs", "variant": "tfjs-wasm-1t", "model": model}
+    recs = [rec("keras-tf", "export-web", "status", 0.0, "", None, **tfjs,
                 extra={"state": "parity-failed", "max_abs_diff": 0.5, "package": "@tensorflow/tfjs",
                        "version": "4.22.0", "released": "2024-10-21"}),
-            rec("keras-tf", "export-web", "tfjs-wasm-1t:latency_p50", 3.0, model=model,
-                samples=spread(3.0, seed=6)),
-            rec("keras-tf", "export-web", "tfjs-wasm-1t:output_max_abs_diff", 0.5, "abs",
-                model=model, extra={"passed": False, "tolerance": 1e-3})]
+            rec("keras-tf", "export-web", "latency_p50", 3.0, samples=spread(3.0, seed=6),
+                **tfjs),
+            rec("keras-tf", "export-web", "output_max_abs_diff", 0.5, "abs", **tfjs,
+                extra={"passed": False, "tolerance": 1e-3})]
     c7 = {c.id: c for c in assess(recs, None, None)}["C7"]
     assert c7.verdict == REFUTED
     assert any("parity FAILED" in e for e in c7.evidence)

@@ -117,10 +117,11 @@ def test_holm_adjusts_each_p_value_for_the_family():
 
 def test_warnings_for_unstable_and_extreme_and_short_samples():
     s = summarize([1.0, 1.02, 0.98, 1.01, 0.99, 1.03, 9.0])
-    assert any(w.startswith("extreme sample") for w in s.warnings)
-    assert any(w.startswith("unstable") for w in s.warnings)
+    assert any(w.kind == "outlier" and w.text.startswith("extreme sample") for w in s.warnings)
+    assert any(w.kind == "unstable" and w.text.startswith("unstable") for w in s.warnings)
     s = summarize([1.0, 1.0, 1.0], seconds=[1e-9, 1e-9, 1e-9])
-    assert any(w.startswith("samples too short for the clock") for w in s.warnings)
+    assert any(w.kind == "clock" and w.text.startswith("samples too short for the clock")
+               for w in s.warnings)
     assert summarize([1.0, 1.01, 0.99, 1.0]).warnings == []
 
 
@@ -137,7 +138,8 @@ def _rec(fw, samples, job="t/m/{fw}/train", metric="throughput", better="higher"
     return Record(study="s", run_id="r", job_id=job.format(fw=fw), task="t", model="m",
                   framework=fw, backend="x", scenario="train", metric=metric,
                   unit="samples/s", value=float(np.median(samples)), samples=list(samples),
-                  better=better, threads=1)
+                  better=better, threads=1,
+                  process=int(job.rpartition("#")[2]) if "#" in job else None)
 
 
 def _replicated(fw, per_process, **kw):

@@ -132,7 +132,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, acc_of_steps: Any = None,
         study=study, task=TASKS["image-classification"], adapter=fake,
         dataset=lambda name, n_train=None: ds, build=lambda shape, ncls: object(),
         evaluate=image_classification.evaluate, progress=lambda msg: None,
-        primary_path=lambda kind, shape: path)
+        primary_path=lambda kind, shape: path, section=study.section)
     return accuracy.run(ctx), fake  # type: ignore[arg-type]
 
 
@@ -197,7 +197,8 @@ def _rec(fw: str, metric: str, value: float | None, reached: bool | None = None,
     return Record(study="s", run_id="r", job_id=job or f"image-classification/resnet/{fw}/acc",
                   task="image-classification", model="resnet", framework=fw,
                   backend="torch", scenario="accuracy", metric=metric, unit="s",
-                  value=value, better="lower", threads=2, extra=extra)
+                  value=value, better="lower", threads=2, extra=extra,
+                  process=int(job.rpartition("#")[2]) if "#" in job else None)
 
 
 def test_reports_say_not_reached_and_comparisons_skip_it() -> None:
@@ -229,7 +230,8 @@ def test_merging_processes_that_never_reached() -> None:
     assert merged[0].extra["reached"] is False and merged[0].extra["processes"] == 2
     half = merge_processes([recs[0], _rec("pytorch", "time_to_target", 8.0, True,
                                           job="t/m/pytorch/accuracy#2")])
-    assert half[0].value == 8.0 and "no value in 1 of 2 processes" in half[0].warnings
+    assert half[0].value == 8.0 and "no value in 1 of 2 processes" in [
+        w.text for w in half[0].warned("no-value")]
 
 
 def test_each_accuracy_replicate_trains_from_its_own_seed(cli, tmp_path) -> None:

@@ -149,8 +149,8 @@ def test_composite_runs_every_part_and_merges(fake, tmp_path):
                         on_part=lambda i, n, p, s, skipped: seen.append((i, n, p, skipped)))
     assert seen == [(0, 3, "p0", False), (1, 3, "p1", False), (2, 3, "p2", False)]
     assert fake.calls == [("p0", False), ("p1", False), ("p2", False)]
-    assert res.report_error is None and res.failed == 0 and len(res.records) == 3
-    assert fake.written == [("verdict", 3)]
+    assert res.merge_error is None and res.failed == 0 and len(res.records) == 3
+    assert fake.written == []  # the runner renders no report: the CLI does, after the run
     assert len((out / "results.jsonl").read_text().splitlines()) == 3
     state = json.loads((out / "composite.json").read_text())
     assert set(state["finished"]) == {"p0", "p1", "p2"}
@@ -179,7 +179,7 @@ def test_resume_skips_finished_parts_and_continues_the_interrupted_one(fake, tmp
     assert fake.calls == [("p1", True), ("p2", False)]
     assert seen == [("p0", True), ("p1", False), ("p2", False)]
     assert [p.skipped for p in res.parts] == [True, False, False]
-    assert len(res.records) == 3 and res.report_error is None
+    assert len(res.records) == 3 and res.merge_error is None
 
 
 def test_a_new_composite_over_an_old_folder_starts_every_part_afresh(fake, tmp_path):

@@ -88,6 +88,7 @@ def run(
 
     Example: [bold]twinbench run --preset quick --framework pytorch,keras-jax --out runs/q[/]
     """
+    from twinbench.outputs import render_outputs
     from twinbench.plan import plan
     from twinbench.preflight import preflight
     from twinbench.report.terminal import print_results
@@ -169,10 +170,12 @@ def run(
             raise Stopped(f"cannot write results to {outdir}: {exc.strerror}; finished jobs "
                           f"are saved — fix it, then `twinbench run --resume {outdir}`") from exc
         progress.update(bar, description="done")
-    print_results(result.analysis or result.records, console)
-    if result.report_error:
+    # the reports, after every result is stored and exported: a renderer's failure costs none
+    rendered = render_outputs(outdir, study.name, result.records)
+    print_results(rendered.analysis or result.records, console)
+    if rendered.error:
         console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}")
-        console.print(f"[red]the report could not be written ({result.report_error}); the "
+        console.print(f"[red]the report could not be written ({escape(rendered.error)}); the "
                       f"results are saved: retry with `twinbench report {outdir}`[/red]")
         raise typer.Exit(1)
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
@@ -185,11 +188,13 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
                    resume: bool = False) -> None:
     """`run` for a composite preset (or `--resume` of a composite folder): its parts one after
     another with the usual progress lines, then one merged report. Exit 1 when a job failed."""
+    from twinbench.outputs import Rendered, render_outputs
     from twinbench.plan import plan
     from twinbench.report.terminal import print_results
     from twinbench.runner.composite import (
         check_composite,
         load_resumable_composite,
+        read_folder,
         run_composite,
     )
     from twinbench.study import COMPOSITE_ESTIMATE, load_composite
@@ -246,25 +251,32 @@ def _run_composite(name: str | None, outdir: Path, overrides: dict[str, object],
             raise Stopped(f"cannot write results to {outdir}: {exc.strerror}; finished jobs "
                           f"are saved — fix it, then {how}") from exc
         progress.update(bar, description="done")
-    print_results(result.analysis or result.records, console)
+    # each part run now gets its own report, then the merged one (static evidence once)
+    part_errors = {p.name: render_outputs(p.outdir, f"{name}-{p.name}",
+                                          read_folder(p.outdir)).error
+                   for p in result.parts if not p.skipped}
+    merged = render_outputs(outdir, name, result.records) if result.merge_error is None \
+        else Rendered(None, result.merge_error)
+    print_results(merged.analysis or result.records, console)
     for p in result.parts:
         state = "kept from before" if p.skipped else f"{p.wall_s:.0f} s"
         fails = f", [red]{p.failed} failed[/]" if p.failed else ""
+        err = part_errors.get(p.name)
         console.print(f"  {escape(p.name)}: {p.jobs} job{'s' * (p.jobs != 1)}{fails} ({state})"
-                      + (f" [red]its own report failed: {escape(p.report_error)}[/]"
-                         if p.report_error else ""), highlight=False)
-    if result.report_error:
+                      + (f" [red]its own report failed: {escape(err)}[/]" if err else ""),
+                      highlight=False)
+    if merged.error:
         console.print(f"Wall time {result.wall_s:.1f} s. Results: "
                       f"{escape(str(outdir))}/<part>/results.jsonl")
         retry = f"twinbench report {outdir}" if (outdir / "results.jsonl").is_file() else \
             f"twinbench report {' '.join(str(p.outdir) for p in result.parts)} --out {outdir}"
         console.print(f"[red]the merged report could not be written "
-                      f"({escape(result.report_error)}); every part's results are saved: retry "
+                      f"({escape(merged.error)}); every part's results are saved: retry "
                       f"with `{escape(retry)}`[/red]")
         raise typer.Exit(1)
     console.print(f"Wall time {result.wall_s:.1f} s. Results: {outdir / 'results.jsonl'}, "
                   f"{outdir / 'report.html'}, {outdir / 'report.md'}")
-    if result.failed or any(p.report_error for p in result.parts):
+    if result.failed or any(part_errors.values()):
         raise typer.Exit(1)
 
 
@@ -301,7 +313,7 @@ def list_() -> None:
     from rich.table import Table
 
     from twinbench.frameworks.base import FRAMEWORKS
-    from twinbench.scenarios import SCENARIOS
+    from twinbench.scenarios import registry
     from twinbench.study import COMPOSITE_ESTIMATE, COMPOSITES, PRESETS
     from twinbench.tasks import TASKS
     from twinbench.zoo import MODELS
@@ -316,7 +328,7 @@ def list_() -> None:
         ("tasks", {t.id: f"{t.description}; metric {t.metric}; data sets: "
                    + ", ".join(t.datasets) for t in TASKS.values()}),
         ("frameworks", {f.id: f"{f.description} ({f.style})" for f in FRAMEWORKS.values()}),
-        ("scenarios", {k: v[1] for k, v in SCENARIOS.items()}),
+        ("scenarios", {k: s.description for k, s in registry().items()}),
         ("data sets", {f"{name} ({t.id})": desc for t in TASKS.values()
                        for name, desc in t.datasets.items()}),
         ("presets", {k: ", ".join(v.get("frameworks", ["pytorch", "keras-tf"]))
@@ -388,9 +400,9 @@ def report(
     """Regenerate report.html (self-contained, offline) and report.md from results.jsonl, or
     merge several results folders into one report (no quantity may come from two of them)."""
     from twinbench.atomic import write_atomic
+    from twinbench.outputs import write_outputs
     from twinbench.results.export import write_jsonl
     from twinbench.runner.composite import combine, read_folder
-    from twinbench.runner.orchestrate import write_outputs
 
     target = out if out is not None else dirs[0]
     if len(dirs) > 1 and out is None:

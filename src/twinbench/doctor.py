@@ -1,10 +1,13 @@
 """`twinbench doctor`: which frameworks and runtimes work on this machine, and why not.
 
-Each component is *used* in a subprocess of its own (a framework imported as a worker would, the
-TF.js converter loaded behind its stand-ins, Chromium launched through Playwright), so a broken
-install is reported with its own error instead of crashing the doctor. A component carries the
-shipped presets that need it; ``--strict`` fails when any of those is missing or broken, which is
-how CI proves that setup installed everything.
+Each component is *used* in a subprocess of its own (a framework imported as a worker would, a
+mobile runtime's native part loaded, the TF.js converter loaded behind its stand-ins, Chromium
+launched through Playwright), so a broken install is reported with its own error instead of
+crashing the doctor. Export routes are the route table's rows (``twinbench.export.routes``): each
+is checked for its packages (and a mobile route for its runtime), and a route the table marks
+unavailable is listed with its reason, never as a failure. A component carries the shipped
+presets that need it; ``--strict`` fails when any of those is missing or broken, which is how CI
+proves that setup installed everything.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
+from twinbench.export.routes import ROUTES, Route
 from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.measure.env import cpu_model
 
@@ -35,18 +40,8 @@ _CHROMIUM = ("from twinbench.web.browser import Browser\n"
 _TFJS = ("from twinbench.export.tfjs_converter import converter_dir, load_converter\n"
          "stand_ins = load_converter(); import tensorflowjs\n"
          "print(f'tensorflowjs {tensorflowjs.__version__} in {converter_dir()}')")
-
-# Runtimes the export scenarios use: (doctor row, code that loads its native part and prints
-# its version, the scenario that needs it).
-RUNTIMES = (
-    ("onnx", "import onnx; print(onnx.__version__)", "export-web"),  # PyTorch -> ONNX
-    ("onnxruntime", "import onnxruntime as o; o.InferenceSession; print(o.__version__)",
-     "export-web"),
-    ("litert", "from ai_edge_litert.interpreter import Interpreter; import ai_edge_litert as a; "
-     "print(a.__version__)", "export-mobile"),
-    ("executorch", "from executorch.runtime import Runtime; Runtime.get(); "
-     "from executorch.version import __version__ as v; print(v)", "export-mobile"),
-)
+# the scenario that runs each kind of route (a kind without one: nothing needs it yet)
+SCENARIO_OF = {"mobile": "export-mobile", "web": "export-web", "server": "serving"}
 
 
 @dataclass(frozen=True)
@@ -102,28 +97,56 @@ def checks() -> Iterator[Check]:
     for spec in FRAMEWORKS.values():
         ok, detail = _import(spec.library, spec.env)
         yield Check(spec.id, ok, detail, by_fw.get(spec.id, ()))
-    for name, code, scenario in RUNTIMES:
-        ok, detail, dt = _run(code, {})
-        detail = f"{detail} (load {dt:.1f} s)" if ok else detail
-        yield Check(name, ok, detail, by_scenario.get(scenario, ()))
+    loaded: dict[str, tuple[bool, str]] = {}  # a mobile loader is probed once
+    for route in ROUTES.values():
+        yield route_check(route, by_scenario.get(SCENARIO_OF[route.kind], ()), loaded)
     web = by_scenario.get("export-web", ())
     ok, detail, _ = _run(_CHROMIUM, {}, timeout=90)
     yield Check("chromium", ok, detail if ok else
                 f"{detail} (scripts/setup.sh apt-installs chromium)", web)
-    yield _web_runtimes(web)
     ok, detail, _ = _run(_TFJS, {}, timeout=180)
     yield Check("tfjs converter", ok, detail, web)
 
 
-def _web_runtimes(needed_by: tuple[str, ...]) -> Check:
-    """export-web's npm runtimes, installed under web/node_modules by setup."""
+def route_check(route: Route, needed_by: tuple[str, ...],
+                loaded: dict[str, tuple[bool, str]] | None = None) -> Check:
+    """One export route of the table: unavailable (listed with its reason, needed by nothing),
+    its pip and npm packages, and for a mobile route its runtime's native part, loaded in a
+    process of its own (``loaded`` caches that per loader)."""
     from twinbench.web import runtimes as web
 
-    missing = web.missing_packages()
+    if not route.available:
+        issue = f" (upstream: {route.upstream})" if route.upstream else ""
+        return Check(route.id, False, f"{route.title}: unavailable{issue}: "
+                     f"{route.unavailable_reason}")
+    have, missing = [], []
+    for dist in route.pip:
+        try:
+            have.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            missing.append(dist)
     if missing:
-        return Check("web runtimes", False, f"missing in {web.web_dir() / 'node_modules'}: "
-                     f"{', '.join(missing)} (scripts/setup.sh runs npm ci)", needed_by)
-    pkgs = [web.package_info(r.package) for r in web.RUNTIMES.values()]
-    return Check("web runtimes", True, ", ".join(
-        f"{p['package']} {p['version']} ({p['released']})" for p in pkgs), needed_by)
+        return Check(route.id, False, f"{route.title}: pip package(s) not installed: "
+                     f"{', '.join(missing)} (scripts/setup.sh installs requirements.lock)",
+                     needed_by)
+    gone = web.missing_packages(route)
+    if gone:
+        return Check(route.id, False, f"{route.title}: missing in "
+                     f"{web.web_dir() / 'node_modules'}: {', '.join(gone)} "
+                     "(scripts/setup.sh runs npm ci)", needed_by)
+    for pkg in route.npm:
+        p = web.package_info(pkg)
+        have.append(f"{p['package']} {p['version']} ({p['released']})")
+    if route.kind == "mobile":
+        from twinbench.export.mobile_runtime import probe_code
+
+        cache = {} if loaded is None else loaded
+        if route.loader not in cache:
+            ok, text, dt = _run(probe_code(route.loader), {})
+            cache[route.loader] = (ok, f"{text} loads ({dt:.1f} s)" if ok else text)
+        ok, text = cache[route.loader]
+        if not ok:
+            return Check(route.id, False, f"{route.title}: runtime {text}", needed_by)
+        have.insert(0, text)
+    return Check(route.id, True, f"{route.title}: {', '.join(have)}", needed_by)
 

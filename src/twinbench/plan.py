@@ -7,65 +7,37 @@ parity gets no timed jobs for that model: they are recorded as skipped with the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
+from twinbench.job import MACHINE, REFERENCE, Job
+from twinbench.scenarios import registry
 from twinbench.study import Study
 from twinbench.zoo import MODELS
 
-REFERENCE = "pytorch"
-# Scenarios whose records are throughputs, expressed against the measured machine ceiling.
-THROUGHPUT = {"train", "infer", "server"}
-# Scenarios measured from the same cold worker: when both are selected, the first one's job also
-# records the second's figures (a Keras worker costs seconds of import and tracing; paying that
-# twice for one cold start is waste). Keys ride on the value's job.
-RIDES_ON = {"memory": "startup"}
-# Scenarios whose figures depend on the call path, so a study's modes (out-of-box, tuned) each
-# get a job; the others (parity, exports, profile, server) run once, on out-of-box code.
-MODED = {"train", "infer", "accuracy", "startup", "memory"}
-# The machine ceiling is measured once per framework, first thing in that framework's first
-# parity worker when there is one (a fresh process, as a job of its own would be): one Keras
-# import fewer. Its records keep the identity of a machine measurement (MACHINE).
-MACHINE = ("machine", "gemm")
+__all__ = ["Job", "MACHINE", "REFERENCE", "plan", "throughput", "riders", "moded"]
 
 
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    task: str
-    model: str
-    framework: str
-    scenario: str  # a scenario name, or "parity"
-    size: str
-    settings: dict[str, Any] = field(default_factory=dict)  # the study, as plain data
-    needs: str | None = None  # a parity job that must pass first
-    process: int = 0  # which repeat of a measurement (several worker processes)
-    also: tuple[str, ...] = ()  # further scenarios this job's worker records (see RIDES_ON)
-    before: tuple[str, ...] = ()  # scenarios its worker runs first ("ceiling", see MACHINE)
-    mode: str = "out-of-box"  # which call paths it runs (frameworks.base.CallPath)
+def throughput() -> set[str]:
+    """Scenarios whose records are throughputs, expressed against the measured machine
+    ceiling (their spec's ``throughput``)."""
+    return {n for n, s in registry().items() if s.throughput}
 
-    @property
-    def scenarios(self) -> tuple[str, ...]:
-        return (*self.before, self.scenario, *self.also)
 
-    def identity(self, scenario: str) -> tuple[str, str]:
-        """(task, model) of the records this job writes for ``scenario``."""
-        return MACHINE if scenario == "ceiling" else (self.task, self.model)
+def riders() -> dict[str, str]:
+    """Scenario -> the scenario whose cold worker also records it, when both are selected
+    (a Keras worker costs seconds of import and tracing; paying that twice is waste)."""
+    return {n: s.rides_on for n, s in registry().items() if s.rides_on}
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Job:
-        return cls(**{**d, "also": tuple(d.get("also", ())),
-                      "before": tuple(d.get("before", ()))})
+def moded() -> set[str]:
+    """Scenarios whose figures depend on the call path, so each of a study's modes
+    (out-of-box, tuned) gets a job; the others run once, on out-of-box code."""
+    return {n for n, s in registry().items() if s.moded}
 
 
 def plan(study: Study) -> list[Job]:
     settings = study.model_dump(mode="json")
     jobs: list[Job] = []
     timed: list[Job] = []
-    needs_ceiling = study.ceiling and bool(THROUGHPUT & set(study.scenarios))
+    needs_ceiling = study.ceiling and bool(throughput() & set(study.scenarios))
     unhosted = list(study.frameworks) if needs_ceiling else []  # ceilings without a host yet
 
     def ceiling_first(fw: str) -> tuple[str, ...]:
@@ -88,14 +60,14 @@ def plan(study: Study) -> list[Job]:
                     parity_ids[fw] = pid
                     jobs.append(Job(pid, task, model, fw, "parity", study.size, settings, ref,
                                     before=ceiling_first(fw)))
-        riders = {sc: host for sc, host in RIDES_ON.items()
+        riding = {sc: host for sc, host in riders().items()
                   if sc in study.scenarios and host in study.scenarios}
         for fw in study.frameworks:
             for sc in study.scenarios:
-                if sc in riders:
+                if sc in riding:
                     continue
-                also = tuple(r for r, host in riders.items() if host == sc)
-                for mode in (study.mode if sc in MODED else ["out-of-box"]):
+                also = tuple(r for r, host in riding.items() if host == sc)
+                for mode in (study.mode if sc in moded() else ["out-of-box"]):
                     tag = "" if mode == "out-of-box" else f"@{mode}"
                     for p in range(study.processes):
                         suffix = f"#{p + 1}" if study.processes > 1 else ""

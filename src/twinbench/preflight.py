@@ -34,8 +34,10 @@ def check_frameworks(study: Study) -> None:
 
 
 def check_datasets(study: Study) -> None:
-    chosen = {c.dataset for c in (study.train, study.accuracy, getattr(study, "mobile", None))
-              if c is not None and getattr(c, "dataset", None)}
+    from twinbench.study import SECTIONS
+
+    # every section that names a data set ([train], [accuracy], [mobile] ...)
+    chosen = {ds for name in SECTIONS if (ds := getattr(getattr(study, name), "dataset", None))}
     # Every file is read and checked, but resized to the smallest legal image size: the check
     # must not cost what the jobs will (CIFAR-10 at image_size 224 is 36 GB of float32).
     probe = study.model_copy(update={"image_size": _PROBE_SIZE})

@@ -7,143 +7,46 @@ expected, through :class:`twinbench.errors.UserError`.
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from twinbench.errors import UserError
-from twinbench.frameworks.base import FRAMEWORKS, OPTIMIZERS
-from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
-from twinbench.tasks import TASKS, all_datasets
+from twinbench.frameworks.base import FRAMEWORKS
+from twinbench.scenarios import SCENARIOS, default_scenarios, registry
+from twinbench.scenarios.spec import STRICT, suggest
+from twinbench.tasks import TASKS
 from twinbench.zoo import MODELS
 
-# NaN/inf in any number (timeout = inf, lr = nan) is a mistake, refused with the field's name.
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+__all__ = ["Study", "suggest", "load_study", "load_composite", "PRESETS", "COMPOSITES"]
 
+# Each scenario's section ([train], [mobile] ...), from the scenario registry: the class its
+# module declares, under the section name it declares.
+SECTIONS: dict[str, type[BaseModel]] = {
+    s.section_name: s.config for s in registry(internal=True).values()
+    if s.config is not None and s.section_name is not None}
+_SECTION_OF = {cfg: name for name, cfg in SECTIONS.items()}
+C = TypeVar("C", bound=BaseModel)
 
-def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
-    near = difflib.get_close_matches(name, list(valid), n=1)
-    hint = f"; did you mean {near[0]!r}?" if near else ""
-    return f"unknown {name!r} (valid: {', '.join(valid)}){hint}"
+class StudyCore(BaseModel):
+    """The study's own settings; ``Study`` adds a section per scenario that declares one."""
 
-
-def _dataset(v: str | None) -> str | None:
-    if v is not None and v not in all_datasets():
-        raise ValueError("data set " + suggest(v, tuple(all_datasets())))
-    return v
-
-
-def _optimizer(v: Any) -> Any:
-    if isinstance(v, str) and v not in OPTIMIZERS:
-        raise ValueError("optimizer " + suggest(v, OPTIMIZERS))
-    return v
-
-
-def _weight_decay(v: float, info: ValidationInfo) -> float:
-    if v and info.data.get("optimizer", "sgd") != "adamw":
-        raise ValueError("weight_decay needs optimizer = \"adamw\" (SGD's weight decay differs "
-                         "between the frameworks: torch adds L2 through momentum, Keras decouples)")
-    return v
-
-
-class OptimizerFields(BaseModel):
-    """The optimizer settings [train] and [accuracy] share (each section has its own values)."""
-
-    model_config = _STRICT
-    lr: float = Field(0.05, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
-    optimizer: Literal["sgd", "adamw"] = Field(
-        "sgd", description="adamw: betas (0.9, 0.999), eps 1e-8 on every framework")
-    _check_optimizer = field_validator("optimizer", mode="before")(_optimizer)
-    weight_decay: float = Field(0.0, ge=0, description="adamw's decoupled weight decay")
-    _check_weight_decay = field_validator("weight_decay")(_weight_decay)
-
-
-class TrainConfig(OptimizerFields):
-    model_config = _STRICT
-    dataset: str | None = Field(None, description="default: the task's synthetic set")
-    _check_dataset = field_validator("dataset")(_dataset)
-    batch_size: int = Field(32, gt=0)
-    steps: int = Field(4, gt=0, description="optimizer steps timed together as one sample")
-    samples: int = Field(5, gt=0)
-    warmup: int = Field(1, ge=0, description="samples run and stored apart before timing")
-
-
-class InferConfig(BaseModel):
-    model_config = _STRICT
-    latency_runs: int = Field(30, gt=0, description="minimum batch-1 queries (single-stream)")
-    min_duration_s: float = Field(0.5, ge=0, description="minimum single-stream duration")
-    warmup: int = Field(5, ge=0)
-    batch_size: int = Field(64, gt=0, description="batch for the throughput measurement")
-    samples: int = Field(5, gt=0)
-
-
-class ServerConfig(BaseModel):
-    model_config = _STRICT
-    latency_bound_ms: float = Field(100.0, gt=0, description="p99 bound for the max-rate search")
-    target_qps: float | None = Field(None, gt=0, description="default: half the capacity")
-    duration_s: float = Field(2.0, gt=0, description="length of each Poisson run")
-    min_queries: int = Field(20, gt=0)
-    search_steps: int = Field(4, ge=0)
-
-
-class AccuracyConfig(OptimizerFields):
-    model_config = _STRICT
-    dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
-    _check_dataset = field_validator("dataset")(_dataset)
-    epochs: int = Field(3, gt=0)
-    batch_size: int = Field(32, gt=0)
-    n_train: int | None = Field(None, gt=0)
-    target: float | None = Field(None, gt=0, le=1, description="headline metric for "
-                                 "time-to-target; default: the task's target")
-    eval_every: int | None = Field(None, gt=0, description="also evaluate every N steps "
-                                   "(one fit call per chunk); default: once per epoch")
-
-
-class MobileConfig(BaseModel):
-    """export-mobile: train briefly (so int8's accuracy cost means something), export, run."""
-
-    model_config = _STRICT
-    dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
-    _check_dataset = field_validator("dataset")(_dataset)
-    epochs: int = Field(2, ge=0, description="training before export, [accuracy] optimizer")
-    n_train: int | None = Field(640, gt=0)
-    n_eval: int | None = Field(None, gt=0, description="eval samples run in each runtime")
-    calibration_samples: int = Field(64, gt=0, description="int8-full representative set")
-    latency_runs: int = Field(50, gt=0, description="steady batch-1 runs in the runtime")
-    warmup: int = Field(5, ge=0)
-
-
-class ProfileConfig(BaseModel):
-    """profile: one fit over `steps` batches and `steps` predict calls, under the profiler."""
-
-    model_config = _STRICT
-    steps: int = Field(8, gt=0, description="training steps (one fit call) / predict calls")
-    warmup: int = Field(2, ge=0, description="unprofiled calls first (tracing, compilation)")
-    repeats: int = Field(5, gt=0, description="unprofiled timed calls: the overhead baseline")
-    batch_size: int | None = Field(None, gt=0, description="default: [train] batch_size")
-    infer_batch_size: int | None = Field(None, gt=0, description="default: [infer] batch_size")
-
-
-class Study(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     name: str = "custom"
     tasks: list[str] = ["image-classification"]
     models: list[str] = []
     frameworks: list[str] = ["pytorch", "keras-tf"]
-    scenarios: list[str] = list(DEFAULT_SCENARIOS)
+    scenarios: list[str] = Field(default_factory=default_scenarios)
     size: str = "small"
     image_size: int = Field(32, ge=8)
     seq_len: int = Field(64, ge=4, description="tokens per text sample (text tasks)")
@@ -164,12 +67,13 @@ class Study(BaseModel):
     min_sample_s: float = Field(0.1, gt=0, description="calibrate loops to at least this long")
     ceiling: bool = Field(True, description="measure GEMM and bandwidth peaks per framework")
     data_path: str | None = None
-    train: TrainConfig = TrainConfig()
-    infer: InferConfig = InferConfig()
-    server: ServerConfig = ServerConfig()
-    accuracy: AccuracyConfig = AccuracyConfig()
-    mobile: MobileConfig = MobileConfig()
-    profile: ProfileConfig = ProfileConfig()
+
+    def section(self, config: type[C]) -> C:
+        """A scenario's section, by the class its module declares (``study.section(
+        TrainConfig)``): typed, where ``study.train`` is only known at run time."""
+        value = getattr(self, _SECTION_OF[config])
+        assert isinstance(value, config)
+        return value
 
     @field_validator("tasks", "frameworks", "scenarios", "models", "mode", mode="before")
     @classmethod
@@ -215,14 +119,14 @@ class Study(BaseModel):
         return _known(v, tuple(MODELS), "model", allow_empty=True)
 
     @model_validator(mode="after")
-    def _combinations(self) -> Study:
+    def _combinations(self) -> StudyCore:
         for m in self.models:
             if MODELS[m].task not in self.tasks:
                 raise ValueError(
                     f"model {m!r} belongs to task {MODELS[m].task!r}, which is not in tasks"
                 )
         for t in self.tasks:
-            for cfg in ("train", "accuracy", "mobile"):
+            for cfg in (c for c, kind in SECTIONS.items() if "dataset" in kind.model_fields):
                 ds = getattr(self, cfg).dataset
                 if ds is not None and ds not in TASKS[t].datasets:
                     raise ValueError(
@@ -241,6 +145,16 @@ class Study(BaseModel):
         if self.models:
             return list(self.models)
         return [m.id for m in MODELS.values() if m.task in self.tasks and m.in_default_study]
+
+
+if clash := sorted(set(SECTIONS) & set(StudyCore.model_fields)):  # a scenario's mistake
+    raise TypeError(f"scenario sections {clash} would replace study settings of the same name")
+if TYPE_CHECKING:
+    Study = StudyCore
+else:  # the sections, each defaulting to its class's defaults
+    Study = create_model("Study", __base__=StudyCore, __doc__=StudyCore.__doc__,
+                         **{name: (cfg, Field(default_factory=cfg))
+                            for name, cfg in SECTIONS.items()})
 
 
 def _known(values: list[str], valid: tuple[str, ...], what: str, allow_empty: bool = False):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from twinbench.results.schema import Record
+from twinbench.results.schema import Record, Warn
 
 GFLOP = 1e9
 
@@ -48,7 +48,7 @@ def attach_ceiling(records: list[Record]) -> list[Record]:
     for r in records:
         counts = fwd.get((r.task, r.model, r.scenario), {})
         if r.flops_per_sample and len(set(counts.values())) > 1:
-            r.warnings.append(f"FLOP counts differ across twins: {counts}")
+            r.warnings.append(Warn("flops", f"FLOP counts differ across twins: {counts}"))
     return records
 
 

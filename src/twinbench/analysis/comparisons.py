@@ -30,6 +30,7 @@ from twinbench.measure.stats import (
     compare_processes,
 )
 from twinbench.results.schema import SCHEMA_VERSION, Record
+from twinbench.scenarios import compared
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,9 @@ def verdict(a: str, b: str, c: Comparison, better: str | None) -> str:
 def pairwise(records: list[Record]) -> list[PairResult]:
     groups: dict[tuple[str, ...], dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.value is not None and r.scenario != "parity" \
+        if r.status == "ok" and r.value is not None and compared(r.scenario) \
                 and is_headline(r):  # each framework's best call path (analysis.paths)
-            groups[(r.task, r.model, r.scenario, r.metric, r.mode, r.device)][r.framework] = r
+            groups[(r.task, r.model, r.scenario, r.name, r.mode, r.device)][r.framework] = r
     out = []
     for key, cells in groups.items():
         for fa, fb in combinations(sorted(cells), 2):

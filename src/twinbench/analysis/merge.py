@@ -12,19 +12,20 @@ from collections import defaultdict
 import numpy as np
 
 from twinbench.measure.stats import bootstrap_ci, hierarchical_ci, stability_warnings, statistic
-from twinbench.results.schema import Record
+from twinbench.results.schema import Record, Warn
 
 
-def base_job_id(job_id: str) -> str:
-    return job_id.split("#", 1)[0]
+def base_job_id(r: Record) -> str:
+    """The id of the measurement a process's job belongs to (its job id without ``#n``)."""
+    return r.job_id.removesuffix(f"#{r.process}") if r.process is not None else r.job_id
 
 
 def merge_processes(records: list[Record]) -> list[Record]:
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     out: list[Record] = []
     for r in records:
-        if "#" in r.job_id and r.status == "ok":  # one call path's records pool together
-            groups[(base_job_id(r.job_id), r.metric, r.extra.get("call_path", ""))].append(r)
+        if r.process is not None and r.status == "ok":  # one call path's records pool together
+            groups[(base_job_id(r), r.name, r.extra.get("call_path", ""))].append(r)
         else:
             out.append(r)
     for (job_id, _metric, _path), recs in groups.items():
@@ -36,7 +37,7 @@ def _merge(job_id: str, recs: list[Record]) -> Record:
     first = recs[0]
     per_process = [r.samples if r.samples else [r.value] for r in recs if r.value is not None]
     if not per_process:  # e.g. accuracy's time_to_target, "not reached" in every process
-        return first.model_copy(update={"job_id": job_id, "extra": {
+        return first.model_copy(update={"job_id": job_id, "process": None, "extra": {
             **first.extra, "processes": len(recs), "process_values": [None] * len(recs)}})
     pooled = np.concatenate([np.asarray(g, dtype=np.float64) for g in per_process])
     of = first.extra.get("statistic", "median")  # a p99 record pools into a p99
@@ -47,11 +48,14 @@ def _merge(job_id: str, recs: list[Record]) -> Record:
         ci = bootstrap_ci(pooled)
         value = float(np.median(pooled))
     samples = pooled.tolist()
-    warnings = sorted({w for r in recs for w in r.warnings if not w.startswith("only ")})
+    # a process's sample count says nothing of the pooled one's: recounted below
+    warnings = sorted({w for r in recs for w in r.warnings if w.kind != "few-samples"},
+                      key=lambda w: w.text)
     if len(per_process) < len(recs):
-        warnings.append(f"no value in {len(recs) - len(per_process)} of {len(recs)} processes")
+        warnings.append(Warn("no-value", f"no value in {len(recs) - len(per_process)} of "
+                                         f"{len(recs)} processes"))
     if len(pooled) >= 2:
-        warnings += [w for w in stability_warnings(pooled) if w.startswith("only ")]
+        warnings += [w for w in stability_warnings(pooled) if w.kind == "few-samples"]
     extra = dict(first.extra)
     extra["processes"] = len(recs)
     extra["process_values"] = [r.value for r in recs]
@@ -63,7 +67,7 @@ def _merge(job_id: str, recs: list[Record]) -> Record:
         if loads:  # the worst process speaks for the merged figure
             env[key] = max(loads)
     return first.model_copy(update={
-        "job_id": job_id, "value": value, "samples": samples,
+        "job_id": job_id, "process": None, "value": value, "samples": samples,
         "warmups": [w for r in recs for w in r.warmups], "ci95": ci,
         "warnings": warnings, "extra": extra, "env": env,
     })

@@ -49,7 +49,7 @@ def select_paths(records: list[Record]) -> list[Record]:
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
         if r.extra.get("path_group") and r.status == "ok":
-            groups[(base_job_id(r.job_id), r.extra["path_group"])].append(r)
+            groups[(base_job_id(r), r.extra["path_group"])].append(r)
     for (_, group), recs in groups.items():
         paths = list(dict.fromkeys(r.extra["call_path"] for r in recs))
         decider = [r for r in recs if r.metric == DECIDES.get(group) and r.value is not None]

@@ -310,24 +310,26 @@ def _measured(c: Criterion, rws: list[Row], want: Callable[[Row], bool],
 def _web(c: Criterion, records: list[Record], frameworks: list[str]) -> None:
     """Best browser variant per framework: steady latency p50, and bytes to download; and
     whether any variant ran at all (an exact outcome: 1, or 0 when every one failed)."""
-    web = [r for r in records if r.scenario == "export-web" and ":" in r.metric]
+    web = [r for r in records if r.scenario == "export-web" and r.variant is not None]
     pick: list[Record] = []
     ran: dict[str, float] = {}
     for fw in sorted({r.framework for r in web}):
-        ok = {r.metric.split(":")[0] for r in web if r.framework == fw
-              and r.metric.endswith(":status") and r.status == "ok" and r.value == 1.0}
-        lat = [r for r in web if r.framework == fw and r.metric.split(":")[0] in ok
-               and r.metric.endswith(":latency_p50") and r.status == "ok"]
+        ok = {r.variant for r in web if r.framework == fw
+              and r.metric == "status" and r.status == "ok" and r.value == 1.0}
+        lat = [r for r in web if r.framework == fw and r.variant in ok
+               and r.metric == "latency_p50" and r.status == "ok"]
         if lat:
             best = min(lat, key=lambda r: r.value or float("inf"))
-            variant = best.metric.split(":")[0]
+            variant = best.variant
             size = sum(r.value or 0 for r in web if r.framework == fw
-                       and r.metric in (f"{variant}:model_bytes", f"{variant}:runtime_bytes"))
-            pick.append(best.model_copy(update={"metric": "best_variant_latency_p50"}))
+                       and r.variant == variant and r.metric in ("model_bytes", "runtime_bytes"))
+            # one row across frameworks: the best variant's figure, whatever its route
+            own = {"route": None, "variant": None}
+            pick.append(best.model_copy(update={"metric": "best_variant_latency_p50", **own}))
             if size > 0:
                 pick.append(best.model_copy(update={
                     "metric": "best_variant_download", "unit": "bytes", "value": size,
-                    "samples": [], "ci95": None, "extra": {}}))
+                    "samples": [], "ci95": None, "extra": {}, **own}))
             c.lines.append(f"  {fw}: best browser variant {variant} (a variant ran: credit 1)")
             ran[fw] = 1.0
         elif any(r.framework == fw for r in web):
@@ -339,9 +341,11 @@ def _web(c: Criterion, records: list[Record], frameworks: list[str]) -> None:
 
 
 def _mobile(row: Row) -> bool:
-    parts = row.metric.split(":")
-    return row.scenario == "export-mobile" and parts[0] in ("fp32", "int8-full") \
-        and parts[-1] in ("latency_p50", "file_size")
+    """fp32 and int8-full size and latency rows: the variants every framework's first mobile
+    route has (a second route of a worker has prefixed variants of its own)."""
+    rec = next(iter(row.cells.values()), None)
+    return row.scenario == "export-mobile" and rec is not None \
+        and rec.variant in ("fp32", "int8-full") and rec.metric in ("latency_p50", "file_size")
 
 
 def _model(c: Criterion, name: str, frameworks: list[str], zoos: list[Any] | None) -> None:

@@ -11,6 +11,7 @@ from twinbench.analysis.paths import is_headline
 from twinbench.analysis.text import not_reached
 from twinbench.measure.stats import Comparison
 from twinbench.results.schema import Record
+from twinbench.scenarios import compared
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Row:
     task: str
     model: str
     scenario: str
-    metric: str
+    metric: str  # the records' full name (Record.name: "fp32:export_time", "train/matmul")
     unit: str
     better: str | None
     cells: dict[str, Record]  # framework -> record
@@ -27,6 +28,8 @@ class Row:
     # framework -> its comparison with the best (None: it is the best, or nothing to compare);
     # filled once by ``rows``, so no renderer re-runs a test or a bootstrap
     vs: dict[str, Comparison | None] = field(default_factory=dict)
+    variant: str | None = None  # the records' route variant (export scenarios)
+    phase: str | None = None  # the records' profile phase
 
     @property
     def setting(self) -> str:
@@ -76,14 +79,14 @@ def rows(records: list[Record]) -> list[Row]:
     an out-of-box number is never compared with a tuned one, nor CPU with GPU."""
     groups: dict[tuple[str, ...], dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.status == "ok" and r.scenario != "parity" and is_headline(r) and (
+        if r.status == "ok" and compared(r.scenario) and is_headline(r) and (
                 r.value is not None or not_reached(r)):
-            groups[(r.task, r.model, r.scenario, r.metric, r.mode, r.device)][r.framework] = r
+            groups[(r.task, r.model, r.scenario, r.name, r.mode, r.device)][r.framework] = r
     out = []
     for (task, model, scenario, metric, mode, device), cells in groups.items():
         any_r = next(iter(cells.values()))
         out.append(Row(task, model, scenario, metric, any_r.unit, any_r.better, cells, mode,
-                       device).compute())
+                       device, variant=any_r.variant, phase=any_r.phase).compute())
     return out
 
 

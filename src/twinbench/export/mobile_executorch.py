@@ -1,15 +1,16 @@
 """PyTorch -> ExecuTorch ``.pte`` with the XNNPACK backend: fp32, and int8 through PT2E.
 
 The documented flow: ``torch.export`` -> ``to_edge_transform_and_lower(..., partitioner=
-[XnnpackPartitioner()])`` -> ``to_executorch()``. For int8 (``int8-full``): the exported module
+[XnnpackPartitioner()])`` -> ``to_executorch()`` (the ``torch-executorch`` route of
+``twinbench.export.routes``). For int8 (``int8-full``): the exported module
 is annotated by ``XNNPACKQuantizer`` (symmetric, per-channel weights, static int8 activations),
 ``prepare_pt2e`` inserts observers, the representative samples from the task's training split
 calibrate them, ``convert_pt2e`` folds them into quantize/dequantize pairs, and the result is
 exported and lowered again; XNNPACK then runs the int8 kernels. Input and output stay float32,
-as in LiteRT's full-integer route, so both runtimes are fed the same numbers.
+as in LiteRT's full-integer variant, so both runtimes are fed the same numbers.
 
 Trap: the first lowering in a process builds XNNPACK's pattern graphs (upsampling patterns,
-tens of seconds on a loaded 2-core machine) and caches them, so the first route's export time
+tens of seconds on a loaded 2-core machine) and caches them, so the first variant's export time
 includes a one-off cost; the record says which export came first.
 
 Only the pytorch worker imports this module; torch and executorch are imported inside.
@@ -23,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-RUNTIME = "executorch"
-ROUTES = ("fp32", "int8-full")
+VARIANTS = ("fp32", "int8-full")
 SUFFIX = ".pte"
 _LOWERED = {"count": 0}  # lowerings done in this process (the first pays the one-off setup)
 
@@ -82,9 +82,9 @@ def _delegation(edge: Any) -> dict[str, int]:
         return {"delegation_error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
+def export(net: Any, variant: str, example: np.ndarray, calibration: np.ndarray,
            path: Path) -> dict[str, Any]:
-    """Write ``path`` (.pte) for ``route``; returns details for the record.
+    """Write ``path`` (.pte) for ``variant``; returns details for the record.
 
     ``example`` is one batch-1 input (it fixes the exported shape), ``calibration`` the
     representative samples (N, ...), both already in the .pte's layout (NCHW images).
@@ -93,13 +93,13 @@ def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    if route not in ROUTES:
-        raise ValueError(f"unknown ExecuTorch route {route!r} (valid: {', '.join(ROUTES)})")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown ExecuTorch variant {variant!r} (valid: {', '.join(VARIANTS)})")
     net = net.eval()
     ex = (torch.from_numpy(example),)
     first = _LOWERED["count"] == 0
     t0 = time.perf_counter()
-    module = _quantize(net, ex, calibration) if route == "int8-full" else net
+    module = _quantize(net, ex, calibration) if variant == "int8-full" else net
     edge = to_edge_transform_and_lower(torch.export.export(module, ex),
                                        partitioner=[XnnpackPartitioner()])
     program = edge.to_executorch()
@@ -109,6 +109,6 @@ def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
     return {"export_s": export_s, "tool": "torch.export + to_edge_transform_and_lower",
             "backend": "XnnpackPartitioner", "first_lowering_in_process": first,
             "quantizer": "XNNPACKQuantizer symmetric per-channel (PT2E)"
-            if route == "int8-full" else None,
-            "calibration_samples": int(len(calibration)) if route == "int8-full" else 0,
+            if variant == "int8-full" else None,
+            "calibration_samples": int(len(calibration)) if variant == "int8-full" else 0,
             **_delegation(edge)}

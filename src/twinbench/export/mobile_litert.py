@@ -2,7 +2,7 @@
 
 The obvious documented code: ``model.export(path, format="litert", ...)``, which Keras 3 runs
 as ExportArchive -> SavedModel -> ``tf.lite.TFLiteConverter`` and which passes converter
-options through. Routes:
+options through. Variants of the ``keras-litert`` route (``twinbench.export.routes``):
 
 * ``fp32``: no optimisation.
 * ``int8-dynamic``: ``Optimize.DEFAULT`` without data: int8 weights, float activations
@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-RUNTIME = "litert"
-ROUTES = ("fp32", "int8-dynamic", "int8-full")
+VARIANTS = ("fp32", "int8-dynamic", "int8-full")
 SUFFIX = ".tflite"
 
 
@@ -45,14 +44,14 @@ def versions() -> dict[str, str]:
     return {"keras": keras.__version__, "tensorflow": tf.__version__}
 
 
-def _options(route: str, calibration: np.ndarray) -> dict[str, Any]:
+def _options(variant: str, calibration: np.ndarray) -> dict[str, Any]:
     import tensorflow as tf
 
-    if route == "fp32":
+    if variant == "fp32":
         return {}
-    if route == "int8-dynamic":
+    if variant == "int8-dynamic":
         return {"optimizations": [tf.lite.Optimize.DEFAULT]}
-    if route == "int8-full":
+    if variant == "int8-full":
         def representative():  # one batch-1 sample per step, as the converter expects
             for s in calibration:
                 yield [s[None]]
@@ -60,12 +59,12 @@ def _options(route: str, calibration: np.ndarray) -> dict[str, Any]:
         return {"optimizations": [tf.lite.Optimize.DEFAULT],
                 "representative_dataset": representative,
                 "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
-    raise ValueError(f"unknown LiteRT route {route!r} (valid: {', '.join(ROUTES)})")
+    raise ValueError(f"unknown LiteRT variant {variant!r} (valid: {', '.join(VARIANTS)})")
 
 
-def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
+def export(net: Any, variant: str, example: np.ndarray, calibration: np.ndarray,
            path: Path) -> dict[str, Any]:
-    """Write ``path`` (.tflite) for ``route``; returns details for the record.
+    """Write ``path`` (.tflite) for ``variant``; returns details for the record.
 
     ``example`` is one batch-1 input (it fixes the signature), ``calibration`` the
     representative samples (N, ...) in the same layout.
@@ -75,7 +74,7 @@ def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
     inputs = getattr(net, "inputs", None)  # subclassed twins (Transformer, DETR) have none
     if inputs is not None and len(inputs) != 1:
         raise ValueError(f"LiteRT route takes single-input models, this one has {len(inputs)}")
-    opts = _options(route, calibration)
+    opts = _options(variant, calibration)
     sig = [tf.TensorSpec(example.shape, tf.as_dtype(example.dtype), name="input")]
     t0 = time.perf_counter()
     net.export(str(path), format="litert", input_signature=sig, verbose=False, **opts)
@@ -83,4 +82,4 @@ def export(net: Any, route: str, example: np.ndarray, calibration: np.ndarray,
     return {"export_s": export_s, "tool": "keras Model.export(format='litert')",
             "converter": f"tf.lite.TFLiteConverter (tensorflow {tf.__version__})",
             "options": sorted(opts), "calibration_samples":
-            int(len(calibration)) if route == "int8-full" else 0}
+            int(len(calibration)) if variant == "int8-full" else 0}

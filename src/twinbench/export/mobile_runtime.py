@@ -1,6 +1,9 @@
 """Run one mobile artifact in its real runtime, in a process of its own, and time it.
 
-    python -m twinbench.export.mobile_runtime RUNTIME ARTIFACT INPUTS.npz OUTDIR THREADS RUNS WARMUP
+    python -m twinbench.export.mobile_runtime LOADER ARTIFACT INPUTS.npz OUTDIR THREADS RUNS WARMUP
+
+LOADER is a route's ``loader`` (``twinbench.export.routes``): one per runtime, whichever route
+made the file (Keras -> LiteRT and PyTorch -> LiteRT both load with ``litert``).
 
 Why a separate process per artifact: the worker that exported the model holds a whole framework
 (TensorFlow or PyTorch) in memory, which would swamp the runtime's own footprint. This process
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-# runtime id -> (Python distribution, top-level package); the package holds its native libraries
+# loader id -> (Python distribution, top-level package); the package holds its native libraries
 RUNTIMES: dict[str, tuple[str, str]] = {
     "litert": ("ai-edge-litert", "ai_edge_litert"),
     "executorch": ("executorch", "executorch"),
@@ -107,6 +110,21 @@ def _executorch(path: Path, threads: int) -> tuple[Callable[[np.ndarray], np.nda
 
 _LOADERS = {"litert": _litert, "executorch": _executorch}
 _IMPORTS = {"litert": "ai_edge_litert.interpreter", "executorch": "executorch.runtime"}
+# what `twinbench doctor` runs to prove a loader's native part loads: one line with its version
+_PROBES = {
+    "litert": "from ai_edge_litert.interpreter import Interpreter; import ai_edge_litert as a; "
+              "print('ai-edge-litert ' + a.__version__)",
+    "executorch": "from executorch.runtime import Runtime; Runtime.get(); "
+                  "from executorch.version import __version__ as v; print('executorch ' + v)",
+}
+LOADERS = tuple(_LOADERS)
+assert set(_LOADERS) == set(_IMPORTS) == set(_PROBES) == set(RUNTIMES), "one entry per loader"
+
+
+def probe_code(loader: str) -> str:
+    """Python code that loads ``loader``'s native part and prints its version (for doctor,
+    which runs it in a process of its own)."""
+    return _PROBES[loader]
 
 
 def bench(runtime: str, path: Path, x: np.ndarray, threads: int, runs: int,

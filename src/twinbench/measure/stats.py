@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twinbench.results.schema import Warn
+
 CV_WARN = 0.10
 OUTLIER_MADS = 5.0  # a min/max this many scaled MADs from the median is "extreme"
 ALPHA = 0.05
@@ -49,7 +51,7 @@ class Summary:
     ci95: tuple[float, float] | None
     n: int
     mad: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Warn] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,26 +124,27 @@ def hierarchical_ci(groups: Sequence[Sequence[float]], seed: int = 0,
     return (float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5)))
 
 
-def stability_warnings(x: np.ndarray, seconds: Sequence[float] | None = None) -> list[str]:
+def stability_warnings(x: np.ndarray, seconds: Sequence[float] | None = None) -> list[Warn]:
     """pyperf-style warnings: unstable spread, extreme min/max, samples too short to time."""
-    out: list[str] = []
+    out: list[Warn] = []
     med = float(np.median(x))
     if x.size >= 2 and med != 0:
         cv = float(np.std(x, ddof=1) / abs(np.mean(x)))
         if cv > CV_WARN:
-            out.append(f"unstable: coefficient of variation {cv:.0%} > {CV_WARN:.0%}")
+            out.append(Warn("unstable",
+                            f"unstable: coefficient of variation {cv:.0%} > {CV_WARN:.0%}"))
     spread = mad(x)
     if x.size >= 5 and spread > 0:
         far = max(abs(float(x.max()) - med), abs(float(x.min()) - med)) / spread
         if far > OUTLIER_MADS:
-            out.append(f"extreme sample: {far:.0f} MADs from the median")
+            out.append(Warn("outlier", f"extreme sample: {far:.0f} MADs from the median"))
     if seconds:
         tick = time.get_clock_info("perf_counter").resolution
         if min(seconds) < tick * CLOCK_TICKS_MIN:
-            out.append(f"samples too short for the clock: shortest {min(seconds):.2e} s, "
-                       f"resolution {tick:.0e} s")
+            out.append(Warn("clock", f"samples too short for the clock: shortest "
+                                     f"{min(seconds):.2e} s, resolution {tick:.0e} s"))
     if x.size < 3:
-        out.append(f"only {x.size} sample(s): no 95% interval")
+        out.append(Warn("few-samples", f"only {x.size} sample(s): no 95% interval"))
     return out
 
 

@@ -15,11 +15,10 @@ from typing import Any
 from twinbench.analysis.rows import Row, rows
 from twinbench.analysis.text import not_reached
 from twinbench.frameworks.base import FRAMEWORKS
-from twinbench.report.profile_view import profile_figures
+from twinbench.report.views import in_charts, view_figures
 from twinbench.results.schema import Record
 
 PER_ROW = 3
-SKIP = {"parity", "ceiling"}  # shown as tables elsewhere
 
 
 def safe_json(obj: object) -> str:
@@ -90,13 +89,12 @@ def scenario_figures(records: list[Record]) -> list[tuple[str, str]]:
     """(title, safe figure JSON) per task x model x scenario x mode x device, for plain
     (non-route) metrics; the title names the mode and device of every bar in it."""
     frameworks = list(dict.fromkeys(r.framework for r in records))
-    keep = [r for r in rows(records) if r.scenario not in SKIP and ":" not in r.metric
-            and r.scenario not in ("export-mobile", "export-web", "profile")]
+    keep = in_charts(rows(records))  # scenarios with figures of their own are left out
     keep.sort(key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device, r.metric))
     out = []
     for (task, model, scenario, mode, device), g in groupby(
             keep, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)):
         title = f"{scenario} · {task} · {model} · {', '.join(x for x in (mode, device) if x)}"
         out.append((title, safe_json(figure(title, list(g), frameworks))))
-    # profiles: one stacked bar per framework (categories) instead of a panel per category
-    return out + [(title, safe_json(fig)) for title, fig in profile_figures(records)]
+    # each scenario view's own figures (the profile's stacked category bars)
+    return out + [(title, safe_json(fig)) for title, fig in view_figures(records)]

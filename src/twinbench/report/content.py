@@ -16,6 +16,7 @@ from twinbench.analysis.study import Analysis
 from twinbench.analysis.text import fmt_worse
 from twinbench.report.paths_view import path_tables
 from twinbench.report.route_table import RouteTable
+from twinbench.report.views import in_summary, in_tables, view_tables
 from twinbench.results.schema import Record
 
 ENV_KEYS = ("cpu", "cores", "affinity", "python", "platform", "git_revision", "twinbench")
@@ -39,7 +40,7 @@ class ReportData:
     wins: dict[str, list[Win]]
     ties: list[Row]
     untested: list[Row]
-    route_tables: list[RouteTable]
+    view_tables: list[tuple[str, list[RouteTable]]]  # (heading, tables) of scenario views
     path_tables: list[RouteTable]
     claims: list[ClaimResult]
     brevity: list[Any]
@@ -80,28 +81,6 @@ def verdicts(all_rows: list[Row]) -> tuple[dict[str, list[Win]], list[Row], list
     return dict(wins), ties, untested
 
 
-WEB_COLUMNS = ["runtime", "backend", "from", "status", "model", "runtime bytes", "gzip (both)",
-               "load ms", "1st ms", "p50 ms [95% CI]", "p90 ms", "max|Δ|"]
-
-
-def deploy_tables(records: list[Record]) -> list[RouteTable]:
-    """The mobile and web tables, with the rows the terminal prints (report.mobile, .web)."""
-    from twinbench.report.mobile import MOBILE_HEADERS, NOTE, mobile_tables
-    from twinbench.report.web import packages, web_tables
-
-    out = [RouteTable(f"Phone deployment: {title}", list(MOBILE_HEADERS),
-                      [list(r.cells) for r in mrows], [*notes, NOTE])
-           for title, mrows, notes in mobile_tables(records)]
-    for title, wrows in web_tables(records):
-        cells = [[r.runtime, r.backend, r.framework, r.status + (f": {r.reason}" if r.reason
-                                                                  else ""),
-                  r.model, r.runtime_bytes, r.download_gz, r.load, r.first,
-                  f"{r.p50} {r.p50_ci}".strip(), r.p90, r.parity] for r in wrows]
-        out.append(RouteTable(f"Browser deployment: {title}", WEB_COLUMNS, cells,
-                              packages(records)))
-    return out
-
-
 def environment(records: list[Record]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     env: dict[str, Any] = {}
     per: dict[str, dict[str, Any]] = {}
@@ -123,16 +102,16 @@ def collect(a: Analysis) -> ReportData:
     records = a.records
     all_rows = sorted(a.rows, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device,
                                              r.metric))
-    plain = [r for r in all_rows if ":" not in r.metric]
+    plain = in_tables(all_rows)
     tables = [(f"{sc} · {task} · {model} · {g[0].setting}", g) for (task, model, sc, _, _), g in
               ((k, list(v)) for k, v in groupby(
                   plain, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)))]
-    wins, ties, untested = verdicts([r for r in plain if r.scenario != "ceiling"])
+    wins, ties, untested = verdicts(in_summary(plain))
     env, per = environment(records)
     ok = [r for r in records if r.status == "ok"]
     settings = sorted({f"{r.mode}, {r.device}, {r.threads} threads" for r in ok})
     return ReportData(
         a.study, a.machine, a.recommendation, records,
         list(dict.fromkeys(r.framework for r in records)), tables, wins, ties,
-        untested, deploy_tables(records), path_tables(records), a.claims,
+        untested, view_tables(records), path_tables(records), a.claims,
         a.brevity, a.zoos, a.zoo_note, env, per, parity(records), failures(records), settings)

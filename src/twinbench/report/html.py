@@ -50,14 +50,14 @@ def _plotly_js() -> Markup:
 
 def render(data: ReportData) -> str:
     from twinbench.report.charts import scenario_figures
-    from twinbench.report.profile_view import trace_rows
+    from twinbench.report.views import view_links
 
     figures = [(title, Markup(fig)) for title, fig in scenario_figures(data.records)]
     return _env.get_template("report.html.j2").render(
         d=data, figures=figures, plotly_js=_plotly_js(), fmt=fmt, fmt_ci=fmt_ci,
         fmt_value=fmt_value, fmt_worse=fmt_worse, verdict_class=verdict_class, legend=LEGEND,
         not_tested=NOT_TESTED, thresholds=THRESHOLDS, speaks_for=speaks_for,
-        run_ids=sorted({r.run_id for r in data.records}), traces=trace_rows(data.records),
+        run_ids=sorted({r.run_id for r in data.records}), traces=view_links(data.records),
     )
 
 

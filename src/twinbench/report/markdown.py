@@ -9,12 +9,12 @@ and GitHub renders inline HTML.
 
 from __future__ import annotations
 
-from twinbench.analysis.ceiling import peak_note
 from twinbench.analysis.claims import THRESHOLDS
 from twinbench.analysis.machine import speaks_for
 from twinbench.analysis.text import LEGEND, NOT_TESTED, fmt_ci, fmt_value, fmt_worse
 from twinbench.report.content import ReportData
 from twinbench.report.md_table import esc, table
+from twinbench.report.views import note_for, view_markdown
 
 
 def _availability(d: ReportData) -> list[str]:
@@ -103,12 +103,10 @@ def render_markdown(d: ReportData) -> str:
                     fmt_value(rec), fmt_ci(rec), via, fmt_worse(c, row.unit) if c else ""])))
             rows.append([*cells, row.best or ""])
         out += table(["metric", *d.frameworks, "best"], rows)
-        if group and group[0].scenario == "ceiling" and (note := peak_note(d.records)):
+        if group and (note := note_for(group[0].scenario, d.records)):
             out += [f"- {esc(note)}", ""]
-    from twinbench.report.profile_view import markdown_lines
-
-    out += markdown_lines(d.records)  # the profile traces and how to open them
-    for t in [*d.path_tables, *d.route_tables]:
+    out += view_markdown(d.records)  # scenario views' own sections (the profile's traces)
+    for t in [*d.path_tables, *(t for _, tables in d.view_tables for t in tables)]:
         out += [f"## {esc(t.title)}", ""]
         out += table(t.columns, t.rows)
         out += [f"- {esc(n)}" for n in t.notes] + ([""] if t.notes else [])

@@ -1,10 +1,12 @@
-"""The mobile table: one row per runtime x route (fp32, int8-dynamic, int8-full), from
-export-mobile records.
+"""The mobile table: one row per route variant (fp32, int8-dynamic, int8-full of each route of
+``twinbench.export.routes``), from export-mobile records.
 
-export-mobile records are named ``<route>:<quantity>`` (e.g. ``int8-full:latency_p50``) with the
-route's facts in ``extra``; this module folds them into rows that read like a deployment decision:
-does it convert, how big, what does int8 cost in the task metric, how fast in the real runtime.
-Shared by the terminal and the HTML report so both say the same thing.
+export-mobile records carry their ``route``, ``variant`` and a bare ``metric`` (e.g. route
+``torch-executorch``, variant ``int8-full``, metric ``latency_p50``) with the variant's facts in
+``extra``; this module folds them into rows that read like a deployment decision: does it
+convert, how big, what does int8 cost in the task metric, how fast in the real runtime. A route
+the table marks unavailable is one row with its reason. Shared by the terminal and the HTML
+report so both say the same thing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class MobileRow:
     runtime: str
     route: str
     framework: str
-    status: str  # "ok" | "FAILED" | "not-applicable"
+    status: str  # "ok" | "FAILED" | "not-applicable" | "unavailable"
     reason: str = ""
     values: list[str] = field(default_factory=lambda: ["—"] * 10)
     p50_ci: str = ""
@@ -67,11 +69,10 @@ def _num(r: Record | None, spec: str = "") -> str:
     return format(r.value, spec) if spec else fmt(r.value)
 
 
-def _row(route: str, st: Record, recs: dict[str, Record], headline: str) -> MobileRow:
-    def get(q: str) -> Record | None:
-        return recs.get(f"{route}:{q}")
-
-    row = MobileRow(str(st.extra.get("runtime", "?")), route, st.framework, "ok")
+def _row(st: Record, recs: dict[str, Record], headline: str) -> MobileRow:
+    """One variant's row from its ``status`` record and its records by metric."""
+    get = recs.get
+    row = MobileRow(str(st.extra.get("runtime", "?")), str(st.variant), st.framework, "ok")
     size = _size(get("file_size"))
     if st.status == "failed":
         row.status, row.reason = "FAILED", (st.error or "").split(": ", 1)[-1]
@@ -95,35 +96,48 @@ def _row(route: str, st: Record, recs: dict[str, Record], headline: str) -> Mobi
     return row
 
 
+def _same(a: Record, b: Record) -> bool:
+    """Records of one job's route variant (v1 records, without a route, match by variant)."""
+    return (a.framework, a.route, a.variant) == (b.framework, b.route, b.variant)
+
+
 def mobile_tables(records: list[Record]) -> list[tuple[str, list[MobileRow], list[str]]]:
     """``[(title, rows, notes)]`` per task and model; empty without export-mobile records."""
-    by_key: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    by_key: dict[tuple[str, str], dict[tuple[str, str], Record]] = defaultdict(dict)
     for r in records:
-        if r.scenario == MOBILE_SCENARIO:
-            by_key[(r.task, r.model)][f"{r.framework}/{r.metric}"] = r
+        if r.scenario == MOBILE_SCENARIO:  # the last record of a quantity wins (a rerun)
+            by_key[(r.task, r.model)][(r.framework, f"{r.route}/{r.name}")] = r
     out = []
-    for (task, model), recs in by_key.items():
+    for (task, model), keyed in by_key.items():
+        recs = list(keyed.values())
         headline = TASKS[task].metric if task in TASKS else "accuracy"
         rows, notes = [], []
-        for key, st in recs.items():
-            fw, _, name = key.partition("/")
-            own = {k.partition("/")[2]: r for k, r in recs.items() if k.startswith(fw + "/")}
-            if name == "status":  # a framework without a mobile route
-                rows.append(MobileRow("—", "—", fw, "not-applicable",
+        for st in recs:
+            fw = st.framework
+            if st.metric == "status" and st.route is None and st.variant is None:
+                rows.append(MobileRow("—", "—", fw, "not-applicable",  # no route starts here
                                       str(st.extra.get("reason", ""))))
-            elif name.endswith(":status"):
-                rows.append(_row(name.removesuffix(":status"), st, own, headline))
-            elif name == f"framework:{headline}" and st.value is not None:
+            elif st.metric == "status" and st.variant is None:  # the route cannot run here
+                up = st.extra.get("upstream")
+                rows.append(MobileRow(str(st.extra.get("runtime", "?")), str(st.route), fw,
+                                      str(st.extra.get("state") or "unavailable"),
+                                      str(st.extra.get("reason") or st.error)
+                                      + (f" (upstream: {up})" if up else "")))
+            elif st.metric == "status":
+                rows.append(_row(st, {r.metric: r for r in recs if _same(r, st)}, headline))
+            elif st.variant == "framework" and st.metric == headline and st.value is not None:
                 notes.append(f"{fw} model before export: {headline} {st.value:.3f} "
                              f"({st.extra.get('epochs')} epoch(s) on {st.extra.get('n_train')} "
                              f"samples, {st.extra.get('n_eval')} eval samples)"
                              + (f" ⚠ {st.warnings[0]}" if st.warnings else ""))
-            elif name == "runtime:native_libs" and st.value is not None:
-                loaded = own.get("runtime:loaded_libs")
+            elif st.metric == "native_libs" and st.value is not None:
+                loaded = next((r for r in recs if _same(r, st) and r.metric == "loaded_libs"),
+                              None)
                 mapped = "" if loaded is None or loaded.value is None else (
                     f", {_size(loaded)} of them mapped by the runtime process")
                 imports = (loaded.extra.get("python_imports") if loaded else None) or []
-                imp = own.get("fp32:runtime_import")
+                imp = next((r for r in recs if r.framework == fw and r.route == st.route
+                            and r.metric == "runtime_import"), None)  # its first variant's
                 notes.append(f"{st.extra.get('runtime')} {st.extra.get('version')}: the wheel "
                              f"ships {_size(st)} of native libraries (proxy){mapped}"
                              + (f"; its Python bindings import {', '.join(imports)}"
@@ -135,6 +149,9 @@ def mobile_tables(records: list[Record]) -> list[tuple[str, list[MobileRow], lis
 
 
 def print_mobile(records: list[Record], console: Console) -> None:
+    if console.width < 150:  # rather long lines than a table of truncated cells
+        console = Console(file=console.file, width=150, color_system=console.color_system,
+                          force_terminal=console.is_terminal)
     for title, rows, notes in mobile_tables(records):
         table = Table(title=title, title_justify="left")
         heads = ("runtime route (from)", *MOBILE_HEADERS[3:])  # narrower than the HTML

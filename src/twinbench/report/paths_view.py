@@ -31,7 +31,7 @@ def path_tables(records: list[Record]) -> list[RouteTable]:
     by_job: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in records:
         if r.extra.get("path_group") in DECIDES:
-            by_job[(base_job_id(r.job_id), r.extra["path_group"], r.extra["call_path"])].append(r)
+            by_job[(base_job_id(r), r.extra["path_group"], r.extra["call_path"])].append(r)
     rows = []
     for (_, group, path), recs in by_job.items():
         r0 = recs[0]

@@ -28,6 +28,7 @@ from twinbench.analysis.claims.profile import (
 from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
 from twinbench.report.md_table import esc, table
+from twinbench.report.views import View
 from twinbench.results.schema import Record
 
 ORDER = (*CATEGORIES, UNKNOWN)
@@ -61,14 +62,14 @@ def _segments(shares: dict[str, float], width: int) -> list[tuple[str, int]]:
 
 def _profile_records(records: list[Record]) -> list[Record]:
     return [r for r in records if r.scenario == "profile" and r.status == "ok"
-            and r.value is not None and "/" in r.metric]
+            and r.value is not None and r.phase is not None]
 
 
 def _by_phase(recs: list[Record]) -> list[tuple[tuple, dict[str, dict[str, Record]]]]:
     """((task, model, phase), {framework: {category or metric: record}}), sorted."""
     cells: dict[tuple, dict[str, dict[str, Record]]] = defaultdict(lambda: defaultdict(dict))
     for r in recs:
-        phase, name = r.metric.split("/", 1)
+        phase, name = r.phase, r.category or r.metric
         cells[(r.task, r.model, phase)][r.framework][name] = r
     return sorted(cells.items(), key=lambda kv: kv[0])
 
@@ -199,10 +200,16 @@ def print_profiles(records: list[Record], console: Console) -> None:
             console.print(f"  {escape(' · '.join(row[:4]))}", highlight=False)
             for k, v in zip(CAPABILITIES, row[4:], strict=True):
                 console.print(f"    [dim]{k}:[/dim] {escape(v)}", highlight=False)
-    hints = [r for r in recs if r.metric.endswith("/step_time_profiled")
+    hints = [r for r in recs if r.metric == "step_time_profiled"
              and r.extra.get("open_with")]
     if hints:
         console.print("[dim]Traces (paths relative to the results folder):[/dim]")
     for r in hints:
-        console.print(f"  [dim]{r.framework} {r.metric.split('/')[0]}: "
+        console.print(f"  [dim]{r.framework} {r.phase}: "
                       f"{escape(r.extra['open_with'])}[/dim]", highlight=False)
+
+
+# The profile's view (its scenario names it): the generic tables keep every number; the stacked
+# bars replace the per-category bar charts, with the traces under them.
+VIEW = View(generic_charts=False, terminal=print_profiles, figures=profile_figures,
+            links=trace_rows, markdown=markdown_lines)

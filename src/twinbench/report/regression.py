@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from twinbench.analysis.comparisons import compare_records
 from twinbench.results.schema import Record
+from twinbench.scenarios import compared
 
 Key = tuple[str, str, str, str, str, str, str, str]
 
@@ -34,13 +35,13 @@ class Change:
 
 def _key(r: Record) -> Key:
     """One quantity of one framework, on one call path (a path is compared with itself)."""
-    return (r.task, r.model, r.framework, r.scenario, r.metric, r.mode, r.device,
+    return (r.task, r.model, r.framework, r.scenario, r.name, r.mode, r.device,
             r.extra.get("call_path", ""))
 
 
 def _index(records: list[Record]) -> dict[Key, Record]:
     return {_key(r): r for r in records if r.status == "ok" and r.value is not None
-            and r.scenario != "parity"}
+            and compared(r.scenario)}
 
 
 def verdict(ratio: float | None, significant: bool | None, better: str | None) -> str:

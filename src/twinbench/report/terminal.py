@@ -8,15 +8,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinbench.analysis.ceiling import peak_note
 from twinbench.analysis.machine import speaks_for
 from twinbench.analysis.rows import failures, parity
 from twinbench.analysis.study import Analysis, analyze
 from twinbench.analysis.text import LEGEND, fmt, fmt_ci, fmt_value, fmt_worse
-from twinbench.report.mobile import MOBILE_SCENARIO, print_mobile
 from twinbench.report.paths_view import print_paths
-from twinbench.report.profile_view import print_profiles
-from twinbench.report.web import WEB_SCENARIO, print_web
+from twinbench.report.views import in_tables, note_for, print_views
 from twinbench.results.schema import Record
 
 
@@ -25,8 +22,7 @@ def print_results(analysis: Analysis | list[Record], console: Console) -> None:
     a = analysis if isinstance(analysis, Analysis) else analyze("", analysis)
     records = a.records
     frameworks = list(dict.fromkeys(r.framework for r in records))
-    all_rows = sorted((r for r in a.rows  # these two have tables of their own
-                       if r.scenario not in (WEB_SCENARIO, MOBILE_SCENARIO)),
+    all_rows = sorted(in_tables(a.rows),  # scenarios with tables of their own are left out
                       key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device, r.metric))
     for (task, model, scenario, mode, device), group in groupby(
         all_rows, key=lambda r: (r.task, r.model, r.scenario, r.mode, r.device)
@@ -66,12 +62,10 @@ def print_results(analysis: Analysis | list[Record], console: Console) -> None:
                 if best else ""
             table.add_row(row.metric, *cells, label)
         console.print(table)
-        if scenario == "ceiling" and (note := peak_note(records)):
+        if note := note_for(scenario, records):
             console.print(f"[dim]{escape(note)}[/dim]")
     print_paths(records, console)
-    print_web(records, console)
-    print_mobile(records, console)
-    print_profiles(records, console)  # stacked category bars; no-op without profile records
+    print_views(records, console)  # each scenario's own view (route tables, profile bars)
     checks = parity(records)
     if checks:
         console.print("[bold]Twin parity[/bold] (against pytorch, same weights):")
@@ -81,7 +75,7 @@ def print_results(analysis: Analysis | list[Record], console: Console) -> None:
                 if r.extra.get("relaxed") else ""
             console.print(f"  {r.model} {r.framework:12} {r.metric:28} {fmt(r.value)} "
                           f"(tolerance {r.extra.get('tolerance'):.3g}) {ok}{relaxed}")
-    notes = sorted({w for r in records for w in r.warnings if r.status == "ok"})
+    notes = sorted({w.text for r in records for w in r.warnings if r.status == "ok"})
     if notes:
         console.print("[bold]Warnings[/bold] (⚠ above): " + "; ".join(notes[:6]))
     console.print(f"[dim]{escape(LEGEND)} Pairwise tests: comparisons.jsonl.[/dim]")

@@ -1,9 +1,10 @@
 """The web table: one row per browser runtime x backend, from export-web records.
 
-export-web records are named ``<variant>:<quantity>`` (e.g. ``tfjs-wasm-1t:latency_p50``), with
-the variant's facts in ``extra``; this module folds them back into rows that read like a
-deployment decision: does it run, how many bytes, how long until the first prediction, how fast.
-(The HTML and markdown reports pivot the same records in ``report.content.route_table``.)
+export-web records carry their ``route`` (``twinbench.export.routes``), ``variant`` (e.g.
+``tfjs-wasm-1t``) and a bare ``metric`` (``latency_p50``), with the variant's facts in
+``extra``; this module folds them back into rows that read like a deployment decision: does it
+run, how many bytes, how long until the first prediction, how fast. A route the table marks
+unavailable is one row with its reason. (The HTML and markdown reports lay out the same rows.)
 """
 
 from __future__ import annotations
@@ -68,11 +69,10 @@ def _text(*values: object) -> str:
     return next((str(v) for v in values if v is not None and v != ""), "—")
 
 
-def _row(variant: str, st: Record, recs: dict[str, Record]) -> WebRow:
+def _row(st: Record, recs: dict[str, Record]) -> WebRow:
+    """One variant's row from its ``status`` record and its records by metric."""
     e = st.extra
-
-    def get(q: str) -> Record | None:
-        return recs.get(f"{variant}:{q}")
+    get = recs.get
 
     used, asked = e.get("threads_reported"), e.get("threads_requested")
     threads = f"{_text(asked)}t" + (f" ({used} used)" if used is not None and used != asked
@@ -101,22 +101,36 @@ def _row(variant: str, st: Record, recs: dict[str, Record]) -> WebRow:
     return row
 
 
+def _same(a: Record, b: Record) -> bool:
+    """Records of one job's route variant (v1 records, without a route, match by variant)."""
+    return (a.framework, a.route, a.variant) == (b.framework, b.route, b.variant)
+
+
 def web_tables(records: list[Record]) -> list[tuple[str, list[WebRow]]]:
     """``[(title, rows)]`` per task and model, in record order; empty without web records."""
-    by_key: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    by_key: dict[tuple[str, str], dict[tuple[str, str], Record]] = defaultdict(dict)
     for r in records:
-        if r.scenario == WEB_SCENARIO:
-            by_key[(r.task, r.model)][f"{r.framework}/{r.metric}"] = r
+        if r.scenario == WEB_SCENARIO:  # the last record of a quantity wins (a rerun)
+            by_key[(r.task, r.model)][(r.framework, f"{r.route}/{r.name}")] = r
     out = []
-    for (task, model), recs in by_key.items():
+    for (task, model), keyed in by_key.items():
+        recs = list(keyed.values())
         rows = []
-        for key, st in recs.items():
-            fw, _, name = key.partition("/")
-            if name == "status":  # a framework without a browser route
-                rows.append(WebRow("—", "—", fw, "not-applicable", st.extra.get("reason", "")))
-            elif name.endswith(":status"):
-                own = {k.partition("/")[2]: r for k, r in recs.items() if k.startswith(fw + "/")}
-                rows.append(_row(name.removesuffix(":status"), st, own))
+        for st in recs:
+            if st.metric != "status":
+                continue
+            if st.route is None and st.variant is None:  # a framework without a browser route
+                rows.append(WebRow("—", "—", st.framework, "not-applicable",
+                                   st.extra.get("reason", "")))
+            elif st.variant is None:  # the route cannot run here
+                up = st.extra.get("upstream")
+                rows.append(WebRow(_text(st.extra.get("title"), st.route), "—", st.framework,
+                                   _text(st.extra.get("state"), "unavailable"),
+                                   _text(st.extra.get("reason"), st.error)
+                                   + (f" (upstream: {up})" if up else ""),
+                                   short=_text(st.route)))
+            else:
+                rows.append(_row(st, {r.metric: r for r in recs if _same(r, st)}))
         out.append((f"{WEB_SCENARIO} · {task} · {model}", rows))
     return out
 
@@ -134,13 +148,13 @@ def packages(records: list[Record]) -> list[str]:
             seen[e["package"]] = f"{e['package']} {_text(e.get('version'))} " \
                                  f"(released {_text(e.get('released'))}" \
                                  f"{_stale(e.get('age_days') if e.get('stale') else None)})"
-        if r.scenario == WEB_SCENARIO and r.metric.endswith(":convert_time"):
+        if r.scenario == WEB_SCENARIO and r.metric == "convert_time":
             dates, old = e.get("tools_released", {}), e.get("tools_stale_days", {})
             tools = ", ".join(f"{k} {v}" + (f" (released {dates[k]}{_stale(old.get(k))})"
                                             if k in dates else "")
                               for k, v in e.get("tools", {}).items()
                               if k not in ("stand-ins", "patches"))
-            seen[r.metric] = f"{e.get('runtime')} model converted in {fmt(r.value, 's')} " \
+            seen[r.name] = f"{e.get('runtime')} model converted in {fmt(r.value, 's')} " \
                              f"({tools})"
     return list(seen.values())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from twinbench.atomic import write_atomic
 from twinbench.errors import UserError
-from twinbench.results.schema import Record, SchemaError, check_version
+from twinbench.results.schema import Record, SchemaError, note_upgraded, read_record
 
 
 def write_jsonl(path: Path, records: Iterable[Record]) -> None:
@@ -18,6 +18,7 @@ def write_jsonl(path: Path, records: Iterable[Record]) -> None:
 
 def read_jsonl(path: Path) -> list[Record]:
     out = []
+    upgraded: set[str] = set()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -27,10 +28,11 @@ def read_jsonl(path: Path) -> list[Record]:
             continue
         try:
             data = json.loads(line)
-            check_version(int(data.get("schema_version", 0)), f"{path}:{n}")
-            out.append(Record.model_validate(data))
+            out.append(read_record(data, f"{path}:{n}", upgraded))
         except SchemaError as exc:
             raise UserError(str(exc)) from exc
         except ValueError as exc:
             raise UserError(f"{path}:{n} is not a twinbench record ({str(exc)[:120]})") from exc
+    if upgraded:
+        note_upgraded({str(path)})
     return out

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from twinbench.results.schema import SCHEMA_VERSION, Record, SchemaError, check_version
+from twinbench.results.schema import (
+    SCHEMA_VERSION,
+    Record,
+    SchemaError,
+    check_version,
+    note_upgraded,
+    read_record,
+)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -108,7 +115,7 @@ class Store:
                 "INSERT INTO records (run_id, job_id, framework, scenario, metric, status, "
                 "record_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, job_id, r.framework, r.scenario, r.metric, r.status,
+                    (run_id, job_id, r.framework, r.scenario, r.name, r.status,
                      r.model_dump_json())
                     for r in records
                 ],
@@ -142,15 +149,16 @@ class Store:
                 "SELECT record_json FROM records WHERE run_id=? ORDER BY id", (run_id,)
             )
         out = []
+        upgraded: set[str] = set()
         for (text,) in rows:
             try:
                 data = json.loads(text)
-                check_version(_version(data.get("schema_version", 0), str(self.path)),
-                              str(self.path))
-                out.append(Record.model_validate(data))
+                data["schema_version"] = _version(data.get("schema_version", 0), str(self.path))
+                out.append(read_record(data, str(self.path), upgraded))
             except (ValueError, AttributeError) as exc:  # JSON or pydantic: a damaged row
                 raise SchemaError(f"{self.path} holds a damaged record ({type(exc).__name__}); "
                                   "it was not written by this twinbench") from None
+        note_upgraded(upgraded)
         return out
 
 

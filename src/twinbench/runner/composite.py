@@ -1,12 +1,13 @@
 """Composite studies (``study.COMPOSITES``): parts run one after another, reported as one.
 
 Each part is a normal study run by :func:`twinbench.runner.orchestrate.run_study` into
-``OUT/<part>/`` (its own results.sqlite, results.jsonl, report, logs: resumable and readable
+``OUT/<part>/`` (its own results.sqlite, results.jsonl, logs: resumable and readable
 alone). ``OUT/composite.json`` holds the parts as started and which of them started and
 finished, so ``twinbench run --resume OUT`` skips finished parts, continues the interrupted one
 and starts the rest. A part with failed jobs does not stop the others. At the end the records of
 every part are merged (:func:`combine`: no quantity may come from two parts) into
-``OUT/results.jsonl`` and one report, ``OUT/report.html`` and ``OUT/report.md``.
+``OUT/results.jsonl``; the CLI then renders each part's report and the merged one
+(``OUT/report.html``, ``OUT/report.md``: twinbench.outputs).
 
 :func:`combine` and :func:`read_folder` also serve ``twinbench report DIR DIR... --out OUT``.
 """
@@ -27,7 +28,7 @@ from twinbench.preflight import preflight
 from twinbench.results.export import read_jsonl, write_jsonl
 from twinbench.results.schema import Record
 from twinbench.runner.local import JobOutcome
-from twinbench.runner.orchestrate import run_study, write_outputs
+from twinbench.runner.orchestrate import run_study
 from twinbench.study import Study
 
 COMPOSITE_FILE = "composite.json"
@@ -37,7 +38,7 @@ QUANTITY_FIELDS = ("task", "model", "framework", "scenario", "metric", "mode", "
 
 def quantity(r: Record) -> Quantity:
     """What a record measured: the same quantity twice is one value too many in a report."""
-    return (r.task, r.model, r.framework, r.scenario, r.metric, r.mode, r.device)
+    return (r.task, r.model, r.framework, r.scenario, r.name, r.mode, r.device)
 
 
 def describe_quantity(q: Quantity) -> str:
@@ -75,7 +76,6 @@ class PartResult:
     failed: int
     wall_s: float
     skipped: bool = False  # finished in an earlier invocation: not run again
-    report_error: str | None = None  # the part's own report failed; its results are saved
 
 
 @dataclass
@@ -85,8 +85,7 @@ class CompositeResult:
     parts: list[PartResult] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     wall_s: float = 0.0
-    report_error: str | None = None  # the merged report failed; every part's results are saved
-    analysis: Any = None  # analysis.study.Analysis of the merged records, once computed
+    merge_error: str | None = None  # the merge failed; every part's results are saved
 
     @property
     def failed(self) -> int:
@@ -184,8 +183,7 @@ def run_composite(
         if done is not None:
             result.parts.append(PartResult(part, pdir, int(done.get("jobs", 0)),
                                            int(done.get("failed", 0)),
-                                           float(done.get("wall_s", 0.0)), skipped=True,
-                                           report_error=done.get("report_error")))
+                                           float(done.get("wall_s", 0.0)), skipped=True))
             sources.append((str(pdir), read_folder(pdir)))
             continue
         again = part in started  # interrupted in an earlier invocation: continue its run
@@ -193,19 +191,16 @@ def run_composite(
             started.append(part)
             _write_state(outdir, state)
         res = run_study(study, pdir, None, on_start, on_done, resume=again)
-        pr = PartResult(part, pdir, len(res.outcomes), len(res.failed), res.wall_s,
-                        report_error=res.report_error)
+        pr = PartResult(part, pdir, len(res.outcomes), len(res.failed), res.wall_s)
         result.parts.append(pr)
-        finished[part] = {"jobs": pr.jobs, "failed": pr.failed, "wall_s": round(pr.wall_s, 1),
-                          "report_error": pr.report_error}
+        finished[part] = {"jobs": pr.jobs, "failed": pr.failed, "wall_s": round(pr.wall_s, 1)}
         _write_state(outdir, state)
         sources.append((str(pdir), res.records))
     result.wall_s = time.perf_counter() - t0
-    try:  # like run_study: a report failure must not hide that every part's results are saved
+    try:  # a failed merge must not hide that every part's results are saved
         result.records = combine(sources)
         write_jsonl(outdir / "results.jsonl", result.records)
-        result.analysis = write_outputs(outdir, name, result.records)
     except Exception as exc:  # noqa: BLE001 - any failure here is reported in one line
         first = (str(exc).splitlines() or [""])[0]
-        result.report_error = f"{type(exc).__name__}: {first}"
+        result.merge_error = f"{type(exc).__name__}: {first}"
     return result

@@ -23,10 +23,11 @@ from typing import Any
 import psutil
 
 from twinbench.frameworks.base import FRAMEWORKS
+from twinbench.job import Job
 from twinbench.measure.stats import OTHER_LOAD_LIMIT, interval
-from twinbench.plan import Job
-from twinbench.results.schema import Record
+from twinbench.results.schema import Record, Warn
 from twinbench.results.store import Store
+from twinbench.scenarios import spec
 from twinbench.study import Study
 
 TAIL_CHARS = 1500
@@ -167,11 +168,10 @@ def worker_env(study: Study, job: Job) -> dict[str, str]:
         env.update({"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"})
     env.pop("KERAS_BACKEND", None)
     env.update(FRAMEWORKS[job.framework].env)
-    if job.scenario == "profile":  # flags read at import (XLA's HLO dump for op names)
-        from twinbench.profiling import worker_env as profiling_env
-
-        env.update(profiling_env(FRAMEWORKS[job.framework].backend, env,
-                                 job.job_id.replace("/", "__")))
+    for sc in job.scenarios:  # a scenario's own variables (profile: XLA's HLO dump flags)
+        if hook := spec(sc).worker_env:
+            env.update(hook(FRAMEWORKS[job.framework].backend, env,
+                            job.job_id.replace("/", "__")))
     return env
 
 
@@ -265,7 +265,7 @@ class LocalRunner:
                     study=self.study.name, run_id=self.run_id, job_id=job.job_id, task=job.task,
                     model=job.model, framework=job.framework, backend=spec.backend,
                     mode=job.mode, scenario=job.scenario, device=self.study.device,
-                    threads=self.study.threads, created=now())
+                    threads=self.study.threads, created=now(), process=job.repeat)
         base.update(kw)
         return Record(**base)
 
@@ -331,11 +331,11 @@ class LocalRunner:
                 r.env["other_cpu_load_timed"] = timed["other"]
                 r.env["cpu_steal_timed"] = timed["steal"]
             if worst["other"] > OTHER_LOAD_WARN and r.samples:
-                r.warnings.append(f"other load: other processes used {worst['other']:.0%} of "
-                                  f"the CPU during {during}")
+                r.warnings.append(Warn("load", f"other load: other processes used "
+                                       f"{worst['other']:.0%} of the CPU during {during}"))
             if worst["steal"] > OTHER_LOAD_WARN and r.samples:
-                r.warnings.append(f"other load: the hypervisor took {worst['steal']:.0%} of the "
-                                  f"CPU (steal) during {during}")
+                r.warnings.append(Warn("load", f"other load: the hypervisor took "
+                                       f"{worst['steal']:.0%} of the CPU (steal) during {during}"))
         return JobOutcome(job, "ok", wall, records)
 
     def _watch(self, proc: subprocess.Popen[bytes], meter: LoadMeter) -> tuple[int, str | None]:

@@ -1,7 +1,8 @@
 """Run a planned study: parity first, then timed jobs, each result stored as it arrives.
 
-The outputs of a study folder are regenerated from the SQLite store at the end (results.jsonl,
-report.html), so what the files say is exactly what the database holds.
+results.jsonl is regenerated from the SQLite store at the end, so what the file says is exactly
+what the database holds. The reports are the CLI's to render afterwards (twinbench.outputs):
+the runner only measures and stores.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from twinbench.analysis.ceiling import attach_ceiling
 from twinbench.analysis.merge import merge_processes
@@ -35,8 +35,6 @@ class StudyResult:
     outcomes: list[JobOutcome]
     records: list[Record]
     wall_s: float
-    report_error: str | None = None  # the reports failed to render; the results are saved
-    analysis: Any = None  # analysis.study.Analysis, once computed
 
     @property
     def failed(self) -> list[JobOutcome]:
@@ -76,18 +74,6 @@ def _stored_outcomes(store: Store, run_id: str, jobs: list[Job]) -> dict[str, Jo
                                  by_job.get(j.job_id, []),
                                  next((r.error for r in by_job.get(j.job_id, []) if r.error), None))
             for j in jobs if j.job_id in finished}
-
-
-def write_outputs(outdir: Path, name: str, records: list[Record]) -> Any:
-    """The analysis stage, once, and every file written from it: comparisons.jsonl,
-    analysis.json, report.html, report.md. Returns the ``analysis.study.Analysis``."""
-    from twinbench.analysis.study import analyze, static_evidence, write_analysis
-    from twinbench.report.html import write_reports
-
-    analysis = analyze(name, records, *static_evidence())
-    write_analysis(outdir, analysis)
-    write_reports(outdir, name, records, analysis)
-    return analysis
 
 
 def run_study(
@@ -144,10 +130,4 @@ def run_study(
         raw = store.records(run_id)
     records = select_paths(attach_ceiling(merge_processes(raw)))
     write_jsonl(outdir / "results.jsonl", records)
-    result = StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)
-    try:  # a report bug must not turn a finished study into a traceback: results are saved
-        result.analysis = write_outputs(outdir, study.name, records)
-    except Exception as exc:  # noqa: BLE001 - any renderer failure is reported in one line
-        first = (str(exc).splitlines() or [""])[0]
-        result.report_error = f"{type(exc).__name__}: {first}"
-    return result
+    return StudyResult(run_id, outdir, outcomes, records, time.perf_counter() - t0)

@@ -74,7 +74,7 @@ _STARTED = time.perf_counter()
 def _scenario(name: str) -> ModuleType:
     from twinbench.scenarios import INTERNAL, SCENARIOS
 
-    return importlib.import_module((INTERNAL.get(name) or SCENARIOS[name])[0])
+    return importlib.import_module(SCENARIOS.get(name) or INTERNAL[name])
 
 
 def _prelude(name: str, ctx: Context) -> list[Measurement]:
@@ -91,11 +91,6 @@ def _prelude(name: str, ctx: Context) -> list[Measurement]:
     return out
 
 
-# A reached accuracy is a property of one training run, not of a process: each replicate of these
-# scenarios trains from its own seed (weights and data order: study seed + process index), so a
-# "significant" accuracy difference has survived seed-to-seed variation. Timed scenarios keep
-# the study's seed: their replicates differ in the process, not in the work.
-SEED_PER_PROCESS = frozenset({"accuracy"})
 
 
 def _slowed(adapter: Any, job_id: str) -> None:
@@ -130,13 +125,14 @@ def _log(job_id: str, msg: str) -> None:
 def main(argv: list[str]) -> int:
     job_path, out_path, workdir = argv
     from twinbench.frameworks.base import FRAMEWORK_PACKAGES, FRAMEWORKS
+    from twinbench.job import Job
     from twinbench.measure.env import fingerprint
-    from twinbench.plan import Job
+    from twinbench.scenarios import spec as scenario_spec
     from twinbench.study import Study
 
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
     study = Study.model_validate(job.settings)
-    if job.scenario in SEED_PER_PROCESS and job.process:
+    if scenario_spec(job.scenario).seed_per_process and job.process:
         study = study.model_copy(update={"seed": study.seed + job.process})
     _inject_fault(job.job_id, out_path)
     # torch.compile's on-disk caches start empty in every worker (inductor shares one folder in

@@ -1,36 +1,65 @@
-"""Scenario registry: name -> (module, one-line description).
+"""Scenario registry: one line per scenario, naming the module that declares it.
 
-A scenario module exposes ``run(ctx) -> list[Measurement]``; a worker imports only the one
-it runs.
+Each module holds ``SCENARIO`` (a ``spec.Scenario``: description, study section, throughput or
+rider, worker environment, report view), ``Config`` (its study section, if any) and
+``run(ctx) -> list[Measurement]``. The study, the planner, the runner and the reports read the
+specs; a worker imports only the module it runs.
 """
 
 from __future__ import annotations
 
-SCENARIOS: dict[str, tuple[str, str]] = {
-    "train": ("twinbench.scenarios.train", "training throughput (samples/s) and step time"),
-    "infer": ("twinbench.scenarios.infer",
-              "batch-1 latency p50/p90/p99 and throughput at a larger batch"),
-    "accuracy": ("twinbench.scenarios.accuracy",
-                 "eval metric after a fixed epoch budget, its wall time, and time-to-target"),
-    "memory": ("twinbench.scenarios.memory", "peak resident memory of the worker while training"),
-    "startup": ("twinbench.scenarios.startup",
-                "import, build and first-step time, apart from steady state"),
-    "server": ("twinbench.scenarios.server",
-               "Poisson arrivals: p99 latency at a target rate, highest rate within a bound"),
-    "export-web": ("twinbench.scenarios.export_web",
-                   "browser deployment in headless Chromium: TF.js, LiteRT.js, ONNX Runtime Web"),
-    "export-mobile": ("twinbench.scenarios.export_mobile",
-                      "phone deployment: LiteRT / ExecuTorch fp32 + int8, size, accuracy, latency"),
-    "profile": ("twinbench.scenarios.profile",
-                "time per op category (framework's own profiler), traces for Perfetto"),
-}
+import importlib
+from functools import cache
 
-# Selected by default; `server` takes longer and is opt-in (preset `latency`).
-DEFAULT_SCENARIOS = ["train", "infer", "accuracy", "memory", "startup"]
+from twinbench.scenarios.spec import Scenario
+
+# Selectable scenarios, in the order `twinbench list` shows them and studies run them.
+SCENARIOS: dict[str, str] = {
+    "train": "twinbench.scenarios.train",
+    "infer": "twinbench.scenarios.infer",
+    "accuracy": "twinbench.scenarios.accuracy",
+    "memory": "twinbench.scenarios.memory",
+    "startup": "twinbench.scenarios.startup",
+    "server": "twinbench.scenarios.server",
+    "export-web": "twinbench.scenarios.export_web",
+    "export-mobile": "twinbench.scenarios.export_mobile",
+    "profile": "twinbench.scenarios.profile",
+}
 
 # Planned by twinbench itself, not selectable: parity before timing (fairness rule 3), and the
 # machine ceiling once per framework when a throughput scenario runs.
-INTERNAL: dict[str, tuple[str, str]] = {
-    "parity": ("twinbench.scenarios.parity", "twin parity against the pytorch reference"),
-    "ceiling": ("twinbench.scenarios.ceiling", "GEMM FLOP/s and memory bandwidth peaks"),
+INTERNAL: dict[str, str] = {
+    "parity": "twinbench.scenarios.parity",
+    "ceiling": "twinbench.scenarios.ceiling",
 }
+
+
+@cache
+def spec(name: str) -> Scenario:
+    """The spec a scenario's module declares (importing that module only)."""
+    module = SCENARIOS.get(name) or INTERNAL.get(name)
+    if module is None:
+        raise KeyError(f"no scenario {name!r}")
+    found = importlib.import_module(module).SCENARIO
+    if not isinstance(found, Scenario) or found.name != name or found.internal != (
+            name in INTERNAL):
+        raise TypeError(f"{module}.SCENARIO does not declare scenario {name!r} "
+                        f"({'internal' if name in INTERNAL else 'selectable'})")
+    return found
+
+
+def registry(internal: bool = False) -> dict[str, Scenario]:
+    """Every selectable scenario's spec (with ``internal``: parity and ceiling too)."""
+    names = [*SCENARIOS, *(INTERNAL if internal else ())]
+    return {n: spec(n) for n in names}
+
+
+def default_scenarios() -> list[str]:
+    """What a study runs when it names no scenarios."""
+    return [n for n, s in registry().items() if s.default]
+
+
+def compared(name: str) -> bool:
+    """Whether a scenario's records are compared across frameworks (parity's are checks, not
+    measurements). A name no longer registered (old results) is compared."""
+    return spec(name).compared if name in SCENARIOS or name in INTERNAL else True

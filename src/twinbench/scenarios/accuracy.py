@@ -30,10 +30,36 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from twinbench.errors import UserError
 from twinbench.scenarios.base import Context, Measurement, on_path
+from twinbench.scenarios.spec import STRICT, OptimizerFields, Scenario, check_dataset
 from twinbench.tasks.datasets import epoch_order
+
+
+class AccuracyConfig(OptimizerFields):
+    """[accuracy]: a fixed epoch budget on the task's real (or learnable) set."""
+
+    model_config = STRICT
+    dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
+    _check_dataset = field_validator("dataset")(check_dataset)
+    epochs: int = Field(3, gt=0)
+    batch_size: int = Field(32, gt=0)
+    n_train: int | None = Field(None, gt=0)
+    target: float | None = Field(None, gt=0, le=1, description="headline metric for "
+                                 "time-to-target; default: the task's target")
+    eval_every: int | None = Field(None, gt=0, description="also evaluate every N steps "
+                                   "(one fit call per chunk); default: once per epoch")
+
+
+SCENARIO = Scenario(
+    "accuracy", "eval metric after a fixed epoch budget, its wall time, and time-to-target",
+    AccuracyConfig, moded=True, default=True,
+    # a reached accuracy belongs to one training run: replicates differ in their seed, so a
+    # "significant" difference has survived seed-to-seed variation (timed scenarios keep the
+    # study's seed: their replicates differ in the process, not in the work)
+    seed_per_process=True)
 
 EVAL_BATCH = 256
 MAX_FIT_BYTES = 4 * 2**30  # the end-to-end epochs of one fit call, as float32 input
@@ -140,7 +166,7 @@ class _Evaluator:
 
 
 def run(ctx: Context) -> list[Measurement]:
-    cfg = ctx.study.accuracy
+    cfg = ctx.section(AccuracyConfig)
     name = cfg.dataset or ctx.task.eval_dataset
     target = cfg.target if cfg.target is not None else ctx.task.target
     ds = ctx.dataset(name, n_train=cfg.n_train)

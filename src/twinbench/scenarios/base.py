@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from twinbench.frameworks.base import Adapter, CallPath, PathKind, paths_for
+from twinbench.job import Job
 from twinbench.measure.stats import summarize
-from twinbench.plan import Job
-from twinbench.study import Study
+from twinbench.results.schema import Warn
+from twinbench.scenarios.spec import StudySettings
 from twinbench.tasks import TASKS, TaskSpec, task_module
 from twinbench.tasks.datasets import Dataset
 from twinbench.zoo import MODELS
@@ -35,9 +37,15 @@ class Measurement:
     ci95: tuple[float, float] | None = None
     batch_size: int | None = None
     dataset: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Warn] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    scenario: str | None = None  # default: the job's; set when a job records for two (RIDES_ON)
+    scenario: str | None = None  # default: the job's; set when a job records for two (rides_on)
+    # the record's typed sub-structure (results.schema.Record): an export route and its variant,
+    # a profile's phase and op category
+    route: str | None = None
+    variant: str | None = None
+    phase: str | None = None
+    category: str | None = None
     # what ``ci95`` is to be the interval of ("median", "p99"): the orchestrator bootstraps it
     # from ``samples`` (runner/local.py), so workers never import scipy.stats
     ci_of: str | None = None
@@ -101,7 +109,7 @@ def percentile_of(metric: str, samples: list[float], q: float, unit: str = "ms",
     """A tail percentile; the orchestrator adds a bootstrap interval of that percentile."""
     x = np.asarray(samples, dtype=np.float64)
     warn = [] if x.size >= 100 / (100 - q) * 10 else [
-        f"p{q:g} from only {x.size} samples: the tail is poorly resolved"]
+        Warn("tail", f"p{q:g} from only {x.size} samples: the tail is poorly resolved")]
     return Measurement(metric, unit, float(np.percentile(x, q)), "lower", list(map(float, x)),
                        warnings=warn, ci_of=f"p{q:g}", **kw)
 
@@ -111,22 +119,25 @@ def with_flops(ctx: Context, net: Any, ds: Any, m: Measurement, factor: int) -> 
     try:
         fwd, skipped = ctx.adapter.flops_per_sample(net, ctx.adapter.to_device(ds.test.x[:1]))
     except Exception as exc:  # counting is a bonus: never lose the timing for it
-        m.warnings.append(f"FLOPs not counted: {type(exc).__name__}: {exc}"[:200])
+        m.warnings.append(Warn("flops", f"FLOPs not counted: {type(exc).__name__}: {exc}"[:200]))
         return
     if skipped or not fwd:  # a partial count would be a wrong number: leave it out
         m.extra["flops_uncounted_layers"] = skipped
-        m.warnings.append(f"FLOPs not counted: {len(skipped)} layer(s) the counter cannot see "
-                          "into (subclassed model)")
+        m.warnings.append(Warn("flops", f"FLOPs not counted: {len(skipped)} layer(s) the counter "
+                                        "cannot see into (subclassed model)"))
         return
     m.extra["flops_per_sample"] = fwd * factor
     m.extra["forward_flops"] = fwd
     m.extra["flops_factor"] = factor
 
 
+C = TypeVar("C", bound=BaseModel)
+
+
 @dataclass
 class Context:
     job: Job
-    study: Study
+    study: StudySettings  # twinbench.study.Study; sections through ``section``
     adapter: Adapter
     workdir: Path
     import_s: float
@@ -134,6 +145,10 @@ class Context:
     last_net: Any = None  # the most recently built twin, so the worker can record its knobs
     # sizes only the data can fix (text: vocab_size), set by dataset() and merged into size
     data_sizes: dict[str, int] = field(default_factory=dict)
+
+    def section(self, config: type[C]) -> C:
+        """The study's section of a scenario (``ctx.section(TrainConfig)``)."""
+        return self.study.section(config)
 
     @property
     def size(self) -> dict[str, Any]:

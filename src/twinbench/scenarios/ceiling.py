@@ -15,6 +15,12 @@ from twinbench.measure.calibrate import calibrate, loop
 from twinbench.measure.peak import theoretical_peak
 from twinbench.measure.timer import repeat
 from twinbench.scenarios.base import Context, Measurement, from_samples
+from twinbench.scenarios.spec import Scenario
+
+# Planned once per framework when a throughput scenario runs; its rows are the machine's, not a
+# comparison of twins (report.ceiling_view: no charts, no summary wins, the peak note).
+SCENARIO = Scenario("ceiling", "GEMM FLOP/s and memory bandwidth peaks", internal=True,
+                    view="twinbench.report.ceiling_view:VIEW")
 
 GEMM_N = 1024
 STREAM_FLOATS = 32 * 2**20  # 128 MiB of float32

@@ -1,16 +1,21 @@
 """export-mobile: does the twin convert for a phone, how big is it, what does int8 cost in accuracy,
-and how fast does it run in the real runtime (LiteRT for Keras-on-TensorFlow, ExecuTorch for
-PyTorch).
+and how fast does it run in the real runtime — for every mobile route of the route table
+(``twinbench.export.routes``) that starts in this job's worker: Keras -> LiteRT in keras-tf's,
+PyTorch -> ExecuTorch (and PyTorch -> LiteRT through litert-torch, where it installs) in
+pytorch's.
 
 Runs in the worker of ONE framework. The twin starts from the shared initial weights and trains
 for ``mobile.epochs`` on the same batches in the same order on both sides (an untrained net makes
-int8's accuracy cost meaningless). Each route (``fp32``, ``int8-dynamic`` (LiteRT only),
-``int8-full``) is exported, then timed and evaluated in a separate runtime process
-(``twinbench.export.mobile_runtime``) at batch 1 and the study's thread count. Metrics are named
-``<route>:<metric>``, so one row compares LiteRT (keras-tf column) and ExecuTorch (pytorch
-column) at the same precision. A route that fails becomes a ``<route>:status`` record with
-status "failed" and the converter's, the runtime's or the measuring step's error in one line;
-the other routes go on.
+int8's accuracy cost meaningless), once for all its routes. Each variant of a route (``fp32``,
+``int8-dynamic`` (LiteRT only), ``int8-full``) is exported, then timed and evaluated in a
+separate runtime process (``twinbench.export.mobile_runtime``) at batch 1 and the study's thread
+count. Records carry ``route`` (the table's id), ``variant`` and a bare ``metric``, so one row
+(``fp32:latency_p50``) compares LiteRT (keras-tf column) and ExecuTorch (pytorch column) at the
+same precision. A variant that fails becomes a ``status`` record of that variant with status
+"failed" and the converter's, the runtime's or the measuring step's error in one line; the other
+variants and routes go on. A route the table marks unavailable is one ``status`` record of that
+route (no variant, no value) with ``extra.state`` "unavailable", the reason and the upstream
+issue: the route exists and says why it did not run, without failing anything.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field, field_validator
 
+from twinbench.export import routes
 from twinbench.export.mobile_runtime import (
     RUNTIMES,
     RuntimeFailure,
@@ -30,25 +37,35 @@ from twinbench.export.mobile_runtime import (
     native_libs,
     run_artifact,
 )
+from twinbench.export.routes import Route
+from twinbench.results.schema import Warn
+from twinbench.scenarios.accuracy import AccuracyConfig
 from twinbench.scenarios.base import Context, Failed, Measurement, from_samples, percentile_of
+from twinbench.scenarios.spec import STRICT, Scenario, check_dataset
 from twinbench.tasks import task_module
 from twinbench.tasks.datasets import epoch_order
 
-# framework id -> its export module (same functions in each); others get a not-applicable record
-FAMILIES: dict[str, str] = {
-    "keras-tf": "twinbench.export.mobile_litert",
-    "pytorch": "twinbench.export.mobile_executorch",
-}
-NOT_APPLICABLE: dict[str, str] = {
-    "keras-jax": "LiteRT conversion needs TensorFlow graphs; the keras-tf job converts the same "
-                 "Keras twin",
-    "keras-torch": "Keras' LiteRT export on the torch backend needs litert-torch (not installed); "
-                   "the keras-tf job converts the same Keras twin",
-    "lightning": "a LightningModule is the pytorch twin's torch module; the pytorch job exports "
-                 "it to ExecuTorch",
-}
-TITLES = {"litert": "LiteRT", "executorch": "ExecuTorch"}
+
+class MobileConfig(BaseModel):
+    """[mobile]: train briefly (so int8's accuracy cost means something), export, run."""
+
+    model_config = STRICT
+    dataset: str | None = Field(None, description="default: the task's real (or learnable) set")
+    _check_dataset = field_validator("dataset")(check_dataset)
+    epochs: int = Field(2, ge=0, description="training before export, [accuracy] optimizer")
+    n_train: int | None = Field(640, gt=0)
+    n_eval: int | None = Field(None, gt=0, description="eval samples run in each runtime")
+    calibration_samples: int = Field(64, gt=0, description="int8-full representative set")
+    latency_runs: int = Field(50, gt=0, description="steady batch-1 runs in the runtime")
+    warmup: int = Field(5, ge=0)
+
+
+SCENARIO = Scenario(
+    "export-mobile", "phone deployment: LiteRT / ExecuTorch fp32 + int8, size, accuracy, latency",
+    MobileConfig, section="mobile", view="twinbench.report.deploy_views:MOBILE")
+
 FP32_TOLERANCE = 1e-3  # max |runtime - framework| on the outputs, fp32 on both sides
+FRAMEWORK = "framework"  # the variant of the framework's own model's records (no route)
 
 
 # an MLIR diagnostic: "<unknown>:0: error: ...", "loc(...): error: ..." or a line "error: ..."
@@ -77,18 +94,19 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {pick}"[:300]
 
 
-def chance_warning(base: dict[str, float], num_classes: int) -> list[str]:
+def chance_warning(base: dict[str, float], num_classes: int) -> list[Warn]:
     """An accuracy near chance makes int8's accuracy change meaningless: say so."""
     acc = base.get("accuracy")
     if acc is None or acc >= 1.5 / num_classes:
         return []
-    return [f"the fp32 model is near chance (accuracy {acc:.3f}, {num_classes} classes): the "
-            "accuracy change of int8 says little; raise mobile.epochs or mobile.n_train"]
+    return [Warn("other", f"the fp32 model is near chance (accuracy {acc:.3f}, {num_classes} "
+                          "classes): the accuracy change of int8 says little; raise "
+                          "mobile.epochs or mobile.n_train")]
 
 
 def _train(ctx: Context, net: Any, ds: Any, epochs: int) -> None:
     """The accuracy scenario's loop: same order on every framework, idiomatic fit."""
-    a, acc = ctx.adapter, ctx.study.accuracy
+    a, acc = ctx.adapter, ctx.section(AccuracyConfig)
     a.compile_train(net, acc.lr, acc.momentum, acc.optimizer, acc.weight_decay)
     n = (len(ds.train.y) // acc.batch_size) * acc.batch_size
     for epoch in range(epochs):
@@ -98,72 +116,75 @@ def _train(ctx: Context, net: Any, ds: Any, epochs: int) -> None:
     a.synchronize()
 
 
-def _runtime_version(runtime: str) -> str:
+def _runtime_version(loader: str) -> str:
     try:
-        return version(RUNTIMES[runtime][0])
+        return version(RUNTIMES[loader][0])
     except PackageNotFoundError:
         return "not installed"
 
 
-def footprint(runtime: str, loaded: dict[str, Any] | None) -> list[Measurement]:
-    """Native library bytes: what the wheel ships (walked) and what the runtime process mapped."""
-    dist, package = RUNTIMES[runtime]
+def footprint(route: Route, loaded: dict[str, Any] | None) -> list[Measurement]:
+    """Native library bytes: what the wheel ships (walked) and what the runtime process mapped.
+    Variant ``runtime`` (with the route's prefix): one figure per route, not per precision."""
+    dist, package = RUNTIMES[route.loader]
+    at: dict[str, Any] = {"route": route.id, "variant": route.variant("runtime")}
     proxy = ("proxy for the on-device runtime size: shared objects of the Python wheel, which "
              "also holds converters, bindings and other backends; a device build links a subset")
     try:
         total, files = native_libs(package)
     except RuntimeFailure as exc:
-        return [Failed("runtime:native_libs", "bytes", None, error=str(exc))]
-    out = [Measurement("runtime:native_libs", "bytes", float(total), "lower", extra={
-        "runtime": TITLES[runtime], "package": dist, "version": _runtime_version(runtime),
-        "files": len(files), "largest": files[:6], "note": proxy})]
+        return [Failed("native_libs", "bytes", None, error=str(exc), **at)]
+    out = [Measurement("native_libs", "bytes", float(total), "lower", extra={
+        "runtime": route.runtime, "package": dist, "version": _runtime_version(route.loader),
+        "files": len(files), "largest": files[:6], "note": proxy}, **at)]
     if loaded:
-        out.append(Measurement("runtime:loaded_libs", "bytes",
+        out.append(Measurement("loaded_libs", "bytes",
                                float(loaded["loaded_runtime_libs_bytes"]), "lower", extra={
             "note": f"shared objects of {package} mapped by the runtime process after running "
                     "the fp32 model (also a proxy)",
             "libs": loaded["loaded_runtime_libs"],
             "all_mapped_libs_bytes": loaded["loaded_libs_bytes"],
-            "python_imports": loaded["python_imports"]}))
+            "python_imports": loaded["python_imports"]}, **at))
     return out
 
 
-def _route(ctx: Context, fam: ModuleType, route: str, net: Any, data: dict[str, Any],
-           base: dict[str, float], info: dict[str, Any],
-           ) -> tuple[list[Measurement], dict[str, Any]]:
-    """Export one route, run it in its runtime, and measure; never raises for the route."""
-    cfg, r = ctx.study.mobile, route
-    info = {**info, "route": f"{fam.RUNTIME}-{route}"}
-    path = data["stage"] / f"{route}{fam.SUFFIX}"
-    ctx.progress(f"export-mobile: {TITLES[fam.RUNTIME]} {route}: exporting")
+def _variant(ctx: Context, route: Route, fam: ModuleType, name: str, net: Any,
+             data: dict[str, Any], base: dict[str, float], info: dict[str, Any],
+             ) -> tuple[list[Measurement], dict[str, Any]]:
+    """Export one variant of a route, run it in its runtime, and measure; never raises."""
+    cfg, v = ctx.section(MobileConfig), route.variant(name)
+    at: dict[str, Any] = {"route": route.id, "variant": v}
+    path = data["stage"] / f"{v}{fam.SUFFIX}"
+    ctx.progress(f"export-mobile: {route.runtime} {v}: exporting")
     try:
-        details = fam.export(net, route, data["example"], data["calib"], path)
+        details = fam.export(net, name, data["example"], data["calib"], path)
     except Exception as exc:  # converters raise many types; one line, and the study goes on
-        return [Failed(f"{r}:status", "", None, extra=info,
-                       error=f"{r}: export failed: {one_line(exc)}")], {}
-    info.update({k: v for k, v in details.items() if k != "export_s"})
-    out = [Measurement(f"{r}:export_time", "s", details["export_s"], "lower", extra=dict(info)),
-           Measurement(f"{r}:file_size", "bytes", float(path.stat().st_size), "lower",
-                       extra={**info, "path": str(path)})]
-    ctx.progress(f"export-mobile: {TITLES[fam.RUNTIME]} {route}: running in the runtime")
+        return [Failed("status", "", None, extra=info, error=f"{v}: export failed: "
+                       f"{one_line(exc)}", **at)], {}
+    info = {**info, **{k: val for k, val in details.items() if k != "export_s"}}
+    out = [Measurement("export_time", "s", details["export_s"], "lower", extra=dict(info), **at),
+           Measurement("file_size", "bytes", float(path.stat().st_size), "lower",
+                       extra={**info, "path": str(path)}, **at)]
+    ctx.progress(f"export-mobile: {route.runtime} {v}: running in the runtime")
     try:
-        res = run_artifact(fam.RUNTIME, path, data["x"], threads=ctx.study.threads,
+        res = run_artifact(route.loader, path, data["x"], threads=ctx.study.threads,
                            runs=cfg.latency_runs, warmup=cfg.warmup)
     except RuntimeFailure as exc:
-        return out + [Failed(f"{r}:status", "", None, extra=info,
-                             error=f"{r}: {one_line(exc)}")], {}
+        return out + [Failed("status", "", None, extra=info, error=f"{v}: {one_line(exc)}",
+                             **at)], {}
     info.update({"threads_used": res.detail.get("threads"),
                  "python_imports": res.detail.get("python_imports")})
     try:
-        return out + _measure(ctx, fam, r, res, data, base, info), res.detail
-    except Exception as exc:  # outputs the metrics cannot read (layout, shape): this route only
-        return out + [Failed(f"{r}:status", "", None, extra=info,
-                             error=f"{r}: measuring failed: {one_line(exc)}")], res.detail
+        return out + _measure(ctx, fam, name, at, res, data, base, info), res.detail
+    except Exception as exc:  # outputs the metrics cannot read (layout, shape): this variant only
+        return out + [Failed("status", "", None, extra=info,
+                             error=f"{v}: measuring failed: {one_line(exc)}", **at)], res.detail
 
 
-def _measure(ctx: Context, fam: ModuleType, r: str, res: RuntimeResult, data: dict[str, Any],
-             base: dict[str, float], info: dict[str, Any]) -> list[Measurement]:
-    """Parity, the task metric and the runtime's timings for one route that ran."""
+def _measure(ctx: Context, fam: ModuleType, name: str, at: dict[str, Any], res: RuntimeResult,
+             data: dict[str, Any], base: dict[str, float],
+             info: dict[str, Any]) -> list[Measurement]:
+    """Parity, the task metric and the runtime's timings for one variant that ran."""
     pred = fam.from_runtime_layout(res.outputs).astype(np.float64)
     ref, n = data["ref"], data["num_classes"]
     if pred.shape != ref.shape:
@@ -175,51 +196,67 @@ def _measure(ctx: Context, fam: ModuleType, r: str, res: RuntimeResult, data: di
     scores = ctx.evaluate(pred, data["y"], n)
     parity = {**info, "n_inputs": int(len(ref)), "against": f"{ctx.adapter.id} model",
               "agreement_items": int(picked.size)}
-    if r == "fp32":
+    if name == "fp32":
         parity.update({"tolerance": FP32_TOLERANCE, "passed": diff <= FP32_TOLERANCE})
-    common: dict[str, Any] = {"dataset": data["dataset"], "extra": info}
-    lat: dict[str, Any] = {"batch_size": 1, "extra": info}
-    out = [Measurement(f"{r}:status", "", 1.0, None, extra={**info, "state": "ok"}),
-           Measurement(f"{r}:output_max_abs_diff", "abs", diff, "lower", extra=parity,
+    common: dict[str, Any] = {"dataset": data["dataset"], "extra": info, **at}
+    lat: dict[str, Any] = {"batch_size": 1, "extra": info, **at}
+    out = [Measurement("status", "", 1.0, None, extra={**info, "state": "ok"}, **at),
+           Measurement("output_max_abs_diff", "abs", diff, "lower", extra=parity, **at,
                        warnings=[] if parity.get("passed", True) else
-                       [f"{r}: outputs differ from the framework by {diff:.2g}"]),
-           Measurement(f"{r}:top1_agreement", "fraction", agree, "higher", extra=parity)]
-    for k, v in scores.items():
-        out += [Measurement(f"{r}:{k}", "fraction", v, "higher", **common),
-                Measurement(f"{r}:{k}_change", "fraction", v - base[k], "higher",
+                       [Warn("parity", f"{at['variant']}: outputs differ from the framework by "
+                                       f"{diff:.2g}")]),
+           Measurement("top1_agreement", "fraction", agree, "higher", extra=parity, **at)]
+    for k, val in scores.items():
+        out += [Measurement(k, "fraction", val, "higher", **common),
+                Measurement(f"{k}_change", "fraction", val - base[k], "higher",
                             warnings=list(data["warn"]), **common)]
-    out += [Measurement(f"{r}:runtime_import", "s", res.import_s, "lower", extra={
+    out += [Measurement("runtime_import", "s", res.import_s, "lower", extra={
                 **info, "note": "Python import of the runtime's bindings in a fresh process; a "
-                                "device app links the C++ runtime instead"}),
-            Measurement(f"{r}:init_time", "ms", res.init_ms, "lower", extra={
-                **info, "note": "load + prepare the model (benchmark_model's init time)"}),
-            Measurement(f"{r}:first_inference", "ms", res.first_ms, "lower", **lat)]
+                                "device app links the C++ runtime instead"}, **at),
+            Measurement("init_time", "ms", res.init_ms, "lower", extra={
+                **info, "note": "load + prepare the model (benchmark_model's init time)"}, **at),
+            Measurement("first_inference", "ms", res.first_ms, "lower", **lat)]
     if res.warmups_ms:
-        out.append(Measurement(f"{r}:warmup_avg", "ms", float(np.mean(res.warmups_ms)), "lower",
+        out.append(Measurement("warmup_avg", "ms", float(np.mean(res.warmups_ms)), "lower",
                                warmups=res.warmups_ms, **lat))
     s = res.samples_ms
-    out += [from_samples(f"{r}:latency_p50", "ms", s, "lower", res.warmups_ms,
-                         seconds=[v / 1e3 for v in s], batch_size=1,
-                         extra={**info, "steady_mean_ms": float(np.mean(s))}),
-            percentile_of(f"{r}:latency_p90", s, 90, **lat),
-            Measurement(f"{r}:peak_rss", "MiB", res.peak_rss_mib, "lower", extra={
+    out += [from_samples("latency_p50", "ms", s, "lower", res.warmups_ms,
+                         seconds=[val / 1e3 for val in s], batch_size=1,
+                         extra={**info, "steady_mean_ms": float(np.mean(s))}, **at),
+            percentile_of("latency_p90", s, 90, **lat),
+            Measurement("peak_rss", "MiB", res.peak_rss_mib, "lower", extra={
                 **info, "rss_after_import_mib": res.rss_after_import_mib,
-                "source": "VmHWM of the runtime process (/proc/self/status)"}),
-            Measurement(f"{r}:runtime_rss_delta", "MiB",
+                "source": "VmHWM of the runtime process (/proc/self/status)"}, **at),
+            Measurement("runtime_rss_delta", "MiB",
                         res.peak_rss_mib - res.rss_after_import_mib, "lower", extra={
                 **info, "note": "peak RSS minus RSS after importing the runtime: what loading "
-                                "and running the model added"})]
+                                "and running the model added"}, **at)]
     return out
+
+
+def unavailable(route: Route) -> Measurement:
+    """A route in the table that cannot run here: one ``status`` record of the route (no
+    variant, no value, like export-web's GPU backends a browser does not offer) with the reason
+    and the upstream issue, so the report shows that the route exists and why it did not run.
+    Not a failure: nothing broke, and every study that runs the worker would say so."""
+    return Measurement("status", "", None, route=route.id, extra={
+        "state": "unavailable", "runtime": route.runtime, "title": route.title,
+        "reason": route.unavailable_reason, "upstream": route.upstream, "why": route.why_not,
+        "packages": list(route.pip)})
 
 
 def run(ctx: Context) -> list[Measurement]:
     fw = ctx.adapter.id
-    if fw not in FAMILIES:
-        why = NOT_APPLICABLE.get(fw, f"no mobile route starts from {fw}")
-        return [Measurement("status", "", None, extra={"state": "not-applicable", "reason": why,
-                                                       "routes": dict(FAMILIES)})]
-    fam = importlib.import_module(FAMILIES[fw])
-    cfg = ctx.study.mobile
+    mine = routes.of_kind("mobile", fw)
+    if not mine:
+        return [Measurement("status", "", None, extra={
+            "state": "not-applicable", "reason": routes.not_applicable("mobile", fw),
+            "routes": {r.id: r.framework for r in routes.of_kind("mobile")}})]
+    out: list[Measurement] = [unavailable(r) for r in mine if not r.available]
+    ready = [r for r in mine if r.available]
+    if not ready:
+        return out
+    cfg = ctx.section(MobileConfig)
     name = cfg.dataset or ctx.task.eval_dataset
     ds = ctx.dataset(name, n_train=cfg.n_train, n_test=cfg.n_eval)
     a = ctx.adapter
@@ -230,34 +267,37 @@ def run(ctx: Context) -> list[Measurement]:
     ref = np.concatenate([a.predict(net, a.to_device(x[i:i + 256]))
                           for i in range(0, len(x), 256)]).astype(np.float64)
     base = ctx.evaluate(ref, ds.test.y, ds.num_classes)
-    stage = ctx.workdir / "mobile" / ctx.job.job_id.replace("/", "__")
-    stage.mkdir(parents=True, exist_ok=True)
-    calib = fam.to_runtime_layout(ds.train.x[:cfg.calibration_samples])
-    data = {"x": fam.to_runtime_layout(x), "example": fam.to_runtime_layout(x[:1]),
-            "calib": calib, "ref": ref, "y": ds.test.y, "num_classes": ds.num_classes,
-            "dataset": name, "stage": stage}
-    info = {"runtime": TITLES[fam.RUNTIME], "runtime_version": _runtime_version(fam.RUNTIME),
-            **fam.versions(), "threads_requested": ctx.study.threads, "batch_size": 1}
+    warn = chance_warning(base, ds.num_classes)
     trained = {"epochs": cfg.epochs, "n_train": int(len(ds.train.y)), "n_eval": int(len(x))}
-    data["warn"] = chance_warning(base, ds.num_classes)
-    out = [Measurement(f"framework:{k}", "fraction", v, "higher", dataset=name, extra=trained,
-                       warnings=list(data["warn"])) for k, v in base.items()]
-    got, loaded = run_routes(ctx, fam, net, data, base, info)
-    return out + got + footprint(fam.RUNTIME, loaded)
+    out += [Measurement(k, "fraction", v, "higher", dataset=name, extra=trained,
+                        warnings=list(warn), variant=FRAMEWORK) for k, v in base.items()]
+    for route in ready:
+        fam = importlib.import_module(route.module)
+        stage = ctx.workdir / "mobile" / ctx.job.job_id.replace("/", "__") / route.id
+        stage.mkdir(parents=True, exist_ok=True)
+        data = {"x": fam.to_runtime_layout(x), "example": fam.to_runtime_layout(x[:1]),
+                "calib": fam.to_runtime_layout(ds.train.x[:cfg.calibration_samples]),
+                "ref": ref, "y": ds.test.y, "num_classes": ds.num_classes, "dataset": name,
+                "stage": stage, "warn": warn}
+        info = {"runtime": route.runtime, "runtime_version": _runtime_version(route.loader),
+                **fam.versions(), "threads_requested": ctx.study.threads, "batch_size": 1}
+        got, loaded = run_route(ctx, route, fam, net, data, base, info)
+        out += got + footprint(route, loaded)
+    return out
 
 
-def run_routes(ctx: Context, fam: ModuleType, net: Any, data: dict[str, Any],
-               base: dict[str, float], info: dict[str, Any],
-               ) -> tuple[list[Measurement], dict[str, Any]]:
-    """Every route of ``fam`` in turn: a route that fails is a record, and the next one runs.
+def run_route(ctx: Context, route: Route, fam: ModuleType, net: Any, data: dict[str, Any],
+              base: dict[str, float], info: dict[str, Any],
+              ) -> tuple[list[Measurement], dict[str, Any]]:
+    """Every variant of a route in turn: a variant that fails is a record, the next one runs.
 
-    Returns the records and the runtime process's loaded-library figures (from the first route
-    that ran, {} if none did).
+    Returns the records and the runtime process's loaded-library figures (from the first
+    variant that ran, {} if none did).
     """
     out: list[Measurement] = []
     loaded: dict[str, Any] = {}
-    for route in fam.ROUTES:
-        got, detail = _route(ctx, fam, route, net, data, base, info)
+    for name in fam.VARIANTS:
+        got, detail = _variant(ctx, route, fam, name, net, data, base, info)
         out += got
         loaded = loaded or (detail if "loaded_runtime_libs_bytes" in detail else {})
     return out, loaded

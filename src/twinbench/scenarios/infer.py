@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from twinbench.measure.calibrate import calibrate, loop
 from twinbench.measure.loadgen import single_stream
@@ -33,6 +34,22 @@ from twinbench.scenarios.base import (
     with_flops,
 )
 from twinbench.scenarios.parity import FORWARD_TOL
+from twinbench.scenarios.spec import STRICT, Scenario
+
+
+class InferConfig(BaseModel):
+    """[infer]: single-stream latency and batched throughput (export-web reads it too)."""
+
+    model_config = STRICT
+    latency_runs: int = Field(30, gt=0, description="minimum batch-1 queries (single-stream)")
+    min_duration_s: float = Field(0.5, ge=0, description="minimum single-stream duration")
+    warmup: int = Field(5, ge=0)
+    batch_size: int = Field(64, gt=0, description="batch for the throughput measurement")
+    samples: int = Field(5, gt=0)
+
+
+SCENARIO = Scenario("infer", "batch-1 latency p50/p90/p99 and throughput at a larger batch",
+                    InferConfig, throughput=True, moded=True, default=True)
 
 MIN_BATCHES = 32  # per call of a batched path (Keras predict, Lightning Trainer.predict)
 
@@ -61,7 +78,7 @@ def _first(ctx: Context, fn: Any, x: Any, refs: dict[str, np.ndarray], part: str
 
 
 def _latency(ctx: Context, fn: Any, ds: Any, refs: dict[str, np.ndarray]) -> list[Measurement]:
-    cfg, a = ctx.study.infer, ctx.adapter
+    cfg, a = ctx.section(InferConfig), ctx.adapter
     one = a.to_device(ds.test.x[:1])
     first, diff = _first(ctx, fn, one, refs, "latency")
     warm = [1e3 * time_call(lambda: fn(one), a.synchronize) for _ in range(cfg.warmup)]
@@ -80,7 +97,7 @@ def _latency(ctx: Context, fn: Any, ds: Any, refs: dict[str, np.ndarray]) -> lis
 
 def _throughput(ctx: Context, fn: Any, path: Any, ds: Any, net: Any,
                 refs: dict[str, np.ndarray]) -> list[Measurement]:
-    cfg, a, b = ctx.study.infer, ctx.adapter, ctx.study.infer.batch_size
+    cfg, a, b = ctx.section(InferConfig), ctx.adapter, ctx.section(InferConfig).batch_size
     big = a.to_device(ds.test.x[:b])
     first, diff = _first(ctx, fn, big, refs, "throughput")
     if path.batched:  # k batches in one call: the work per call grows with k
@@ -115,7 +132,7 @@ def _throughput(ctx: Context, fn: Any, path: Any, ds: Any, net: Any,
 
 
 def run(ctx: Context) -> list[Measurement]:
-    cfg = ctx.study.infer
+    cfg = ctx.section(InferConfig)
     ds = ctx.dataset(n_train=64, n_test=max(cfg.batch_size, 1))
     a = ctx.adapter
     refs: dict[str, np.ndarray] = {}  # part -> the reference path's outputs

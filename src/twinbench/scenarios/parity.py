@@ -27,8 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from twinbench.plan import REFERENCE
+from twinbench.job import REFERENCE
 from twinbench.scenarios.base import Context, Measurement
+from twinbench.scenarios.spec import Scenario
+from twinbench.scenarios.train import TrainConfig
+from twinbench.zoo.perturb import perturb_bn
+
+# Planned before a framework's timed jobs (fairness rule 3); its records are checks, not
+# measurements: never compared across frameworks.
+SCENARIO = Scenario("parity", "twin parity against the pytorch reference", internal=True,
+                    compared=False)
 
 FORWARD_TOL = 1e-4  # a call path's outputs against the reference path's (infer), absolute
 FORWARD_RTOL = 1e-4  # twin's eval outputs against the reference's, x max |reference output|
@@ -113,7 +121,7 @@ def reference_path(ctx: Context) -> Path:
 def _train(ctx: Context, net: Any, w: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
            ) -> tuple[np.ndarray, np.ndarray]:
     """(losses of STEPS optimizer steps from weights ``w``, eval outputs after them)."""
-    cfg, a = ctx.study.train, ctx.adapter
+    cfg, a = ctx.section(TrainConfig), ctx.adapter
     a.set_weights(net, w)
     a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay)
     xd, yd = a.to_device(x), a.labels(y)
@@ -126,12 +134,9 @@ def _reference(ctx: Context, path: Path) -> list[Measurement]:
     a = ctx.adapter
     net = ctx.build(ds.input_shape, ds.num_classes)
     w = a.get_weights(net)
-    rng = np.random.default_rng(ctx.study.seed + 1)
-    for k in w:  # non-trivial BatchNorm statistics
-        if k.endswith("running_mean"):
-            w[k] = rng.normal(0, 0.2, w[k].shape).astype(np.float32)
-        elif k.endswith("running_var"):
-            w[k] = rng.uniform(0.5, 1.5, w[k].shape).astype(np.float32)
+    # non-trivial BatchNorm statistics (scales and shifts kept)
+    w = perturb_bn(w, ctx.study.seed + 1, running_var=("uniform", 0.5, 1.5), gamma=None,
+                   beta=None)
     a.set_weights(net, w)
     x, y = ds.train.x[:BATCH], ds.train.y[:BATCH]
     out = np.asarray(a.predict(net, a.to_device(x)))
@@ -165,7 +170,7 @@ def run(ctx: Context) -> list[Measurement]:
     ref = np.load(path)
     ctx.data_sizes.update({k[5:]: int(ref[k]) for k in ref.files if k.startswith("size:")})
     w = {k[2:]: ref[k] for k in ref.files if k.startswith("w:")}
-    cfg = ctx.study.train
+    cfg = ctx.section(TrainConfig)
     a = ctx.adapter
     x, y = ref["x"], ref["y"]
     # outputs are not always (N, num_classes): detection's are (N, queries, classes + 1 + 4)

@@ -21,13 +21,36 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from twinbench import profiling
 from twinbench.measure.timer import repeat
 from twinbench.profiling import debug
 from twinbench.profiling.attribution import attribute
 from twinbench.profiling.categories import CATEGORIES, LABELS, UNKNOWN
+from twinbench.results.schema import Warn
 from twinbench.scenarios.base import Context, Measurement, from_samples
+from twinbench.scenarios.infer import InferConfig
+from twinbench.scenarios.spec import STRICT, Scenario
+from twinbench.scenarios.train import TrainConfig
+
+
+class ProfileConfig(BaseModel):
+    """[profile]: one fit over `steps` batches and `steps` predict calls, under the profiler."""
+
+    model_config = STRICT
+    steps: int = Field(8, gt=0, description="training steps (one fit call) / predict calls")
+    warmup: int = Field(2, ge=0, description="unprofiled calls first (tracing, compilation)")
+    repeats: int = Field(5, gt=0, description="unprofiled timed calls: the overhead baseline")
+    batch_size: int | None = Field(None, gt=0, description="default: [train] batch_size")
+    infer_batch_size: int | None = Field(None, gt=0, description="default: [infer] batch_size")
+
+
+SCENARIO = Scenario(
+    "profile", "time per op category (framework's own profiler), traces for Perfetto",
+    ProfileConfig,
+    # flags read at import (XLA's HLO dump for op names), per backend
+    worker_env=profiling.worker_env, view="twinbench.report.profile_view:VIEW")
 
 # The trace's own span of the profiled steps must match the wall clock within this (the test
 # checks it); categories then add up to the profiled step time exactly (by construction: the
@@ -38,7 +61,7 @@ MAX_UNKNOWN_LISTED = 100
 
 def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps: int,
            batch: int) -> list[Measurement]:
-    cfg, a = ctx.study.profile, ctx.adapter
+    cfg, a = ctx.section(ProfileConfig), ctx.adapter
     before = (cfg.repeats + 1) // 2
     ctx.progress(f"profile/{phase}: {cfg.warmup} warm-up + {cfg.repeats} unprofiled call(s) "
                  f"of {steps} step(s), {before} of them before the profiled one")
@@ -63,10 +86,11 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
     window_ms = bd.window_ns / 1e6 / steps
     per_step = {c: ns / 1e6 / steps for c, ns in bd.by_category.items()}
     attributed = sum(per_step.values())
-    warnings = list(cap.notes)
+    warnings = [Warn("profiler", n) for n in cap.notes]
     rel_tol, abs_tol = WINDOW_TOLERANCE
     if abs(window_ms - prof_ms) > rel_tol * prof_ms + abs_tol:
-        warnings.append(f"trace window {window_ms:.3g} ms/step vs wall clock {prof_ms:.3g}")
+        warnings.append(Warn("profiler", f"trace window {window_ms:.3g} ms/step vs wall clock "
+                                         f"{prof_ms:.3g}"))
     per_step["overhead"] = max(0.0, prof_ms - attributed)
     lo, hi = cap.window
     frames = [f for f in cap.frames if f.start < hi and f.end > lo]  # outer frames included
@@ -88,32 +112,34 @@ def _phase(ctx: Context, prof: Any, phase: str, fn: Callable[[], object], steps:
         if c == UNKNOWN:
             extra["unknown_ops"] = unknown_list
             extra["unknown_ops_total"] = len(unknown)
-        out.append(Measurement(f"{phase}/{c}", "ms", per_step[c], None, batch_size=batch,
-                               warnings=list(warnings), extra=extra))
-    out.append(from_samples(f"{phase}/step_time", "ms", base, "lower",
+        out.append(Measurement("op_time", "ms", per_step[c], None, batch_size=batch,
+                               warnings=list(warnings), extra=extra, phase=phase, category=c))
+    out.append(from_samples("step_time", "ms", base, "lower",
                             [1e3 * s / steps for s in t.warmups], seconds=t.samples,
-                            batch_size=batch, extra={"steps": steps, "profiled": False}))
+                            batch_size=batch, extra={"steps": steps, "profiled": False},
+                            phase=phase))
     out.append(Measurement(
-        f"{phase}/step_time_profiled", "ms", prof_ms, "lower", batch_size=batch,
+        "step_time_profiled", "ms", prof_ms, "lower", batch_size=batch,
         warnings=warnings, extra={**common, "trace_window_ms": window_ms,
                                   "attributed_ms": attributed, "unknown_ops": unknown_list,
-                                  "debug": facts}))
-    out.append(Measurement(f"{phase}/profiler_overhead", "x", prof_ms / base_ms, "lower",
+                                  "debug": facts}, phase=phase))
+    out.append(Measurement("profiler_overhead", "x", prof_ms / base_ms, "lower",
                            batch_size=batch, extra={"profiled_ms": prof_ms,
                                                     "unprofiled_ms": base_ms,
-                                                    "profiler_options": cap.options}))
+                                                    "profiler_options": cap.options},
+                           phase=phase))
     return out
 
 
 def run(ctx: Context) -> list[Measurement]:
-    cfg, a = ctx.study.profile, ctx.adapter
+    cfg, a = ctx.section(ProfileConfig), ctx.adapter
     prof = profiling.load(getattr(a, "PROFILER", None))
-    bs = cfg.batch_size or ctx.study.train.batch_size
-    ib = cfg.infer_batch_size or ctx.study.infer.batch_size
+    bs = cfg.batch_size or ctx.section(TrainConfig).batch_size
+    ib = cfg.infer_batch_size or ctx.section(InferConfig).batch_size
     steps = cfg.steps
     ds = ctx.dataset(n_train=steps * bs, n_test=ib)
     net = ctx.build(ds.input_shape, ds.num_classes)
-    tc = ctx.study.train
+    tc = ctx.section(TrainConfig)
     a.compile_train(net, tc.lr, tc.momentum, tc.optimizer, tc.weight_decay)
     idx = np.arange(steps * bs) % len(ds.train.y)
     x, y = a.to_device(ds.train.x[idx]), a.labels(ds.train.y[idx])

@@ -7,7 +7,7 @@ compilation, kept apart from the train scenario's steady state. A tuned job runs
 first tuned path (``torch.compile``, XLA ...): its first step is that compiler's cost.
 
 The same cold start yields the worker's memory (the ``memory`` scenario): when a study selects
-both, this job records both (``plan.RIDES_ON``) instead of paying a second cold worker. Memory
+both, this job records both (its spec's ``rides_on``) instead of paying a second cold worker. Memory
 is the worker's own (``measure.memory``: VmHWM, reset between phases), in three parts: RSS after
 import, then what inference adds over it (a twin built, its first batch-1 predicts), then what
 training adds over it (a twin built, the optimizer, its first steps). Inference runs first, its
@@ -25,6 +25,11 @@ from typing import Any
 from twinbench.measure import memory
 from twinbench.measure.timer import StepClock
 from twinbench.scenarios.base import Context, Measurement, on_path
+from twinbench.scenarios.spec import Scenario
+from twinbench.scenarios.train import TrainConfig
+
+SCENARIO = Scenario("startup", "import, build and first-step time, apart from steady state",
+                    moded=True, default=True)
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class ColdStart:
 def cold_start(ctx: Context) -> ColdStart:
     """Import (done by the worker), a batch-1 predict, then one training step, in a fresh
     worker; first-call times and each phase's memory."""
-    cfg = ctx.study.train
+    cfg = ctx.section(TrainConfig)
     name = cfg.dataset or ctx.task.train_dataset
     ds = ctx.dataset(name, n_train=max(cfg.batch_size, 64), n_test=64)
     a = ctx.adapter

@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from twinbench.measure.timer import CpuWindow, StepClock
 from twinbench.scenarios.base import (
@@ -33,6 +34,23 @@ from twinbench.scenarios.base import (
     on_path,
     with_flops,
 )
+from twinbench.scenarios.spec import STRICT, OptimizerFields, Scenario, check_dataset
+
+
+class TrainConfig(OptimizerFields):
+    """[train]: the batches every training-speed figure (and parity's steps) use."""
+
+    model_config = STRICT
+    dataset: str | None = Field(None, description="default: the task's synthetic set")
+    _check_dataset = field_validator("dataset")(check_dataset)
+    batch_size: int = Field(32, gt=0)
+    steps: int = Field(4, gt=0, description="optimizer steps timed together as one sample")
+    samples: int = Field(5, gt=0)
+    warmup: int = Field(1, ge=0, description="samples run and stored apart before timing")
+
+
+SCENARIO = Scenario("train", "training throughput (samples/s) and step time", TrainConfig,
+                    throughput=True, moded=True, default=True)
 
 TRAIN_FLOPS_FACTOR = 3  # forward + backward ~ 3x the forward FLOPs (backward ~ 2x)
 GROUP = "train"
@@ -56,7 +74,7 @@ def _steady_step(clocks: list[StepClock]) -> float:
 
 
 def _path(ctx: Context, path: Any, ds: Any, name: str) -> list[Measurement]:
-    cfg = ctx.study.train
+    cfg = ctx.section(TrainConfig)
     a, bs = ctx.adapter, cfg.batch_size
     net = ctx.build(ds.input_shape, ds.num_classes)
     a.compile_train(net, cfg.lr, cfg.momentum, cfg.optimizer, cfg.weight_decay, path=path)
@@ -112,7 +130,7 @@ def _path(ctx: Context, path: Any, ds: Any, name: str) -> list[Measurement]:
 
 
 def run(ctx: Context) -> list[Measurement]:
-    cfg = ctx.study.train
+    cfg = ctx.section(TrainConfig)
     name = cfg.dataset or ctx.task.train_dataset
     ds = ctx.dataset(name, n_train=max(cfg.steps * cfg.batch_size, 64), n_test=64)
     out: list[Measurement] = []

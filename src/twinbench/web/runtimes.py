@@ -1,10 +1,14 @@
-"""The browser runtimes twinbench measures, which framework feeds each, and how fresh each is.
+"""The browser runtimes twinbench measures: each one's page, npm package and backends, and how
+fresh each is.
 
-A runtime is one page (``pages/<id>.html``) plus one export route (``twinbench.export.
-web_convert``). Its variants are the backends it is run on: wasm with one thread, wasm with the
-study's thread count (cross-origin isolated page), TF.js's plain-JS cpu backend, and the GPU
-backends, which are only ever *probed*: headless Chromium here has no GPU, and a number from a
-software rasterizer (SwiftShader) would be a fake GPU number.
+Which routes exist, which framework's worker runs each and whether it can run here is the route
+table's (``twinbench.export.routes``, kind "web"); a web route names its runtime here by its
+``loader``. A runtime is one page (``pages/<id>.html``) plus one converter (``twinbench.export.
+web_convert.EXPORTS``). Its variants are the backends it is run on: wasm with one thread, wasm
+with the study's thread count (cross-origin isolated page), TF.js's plain-JS cpu backend, and the
+GPU backends, which are only ever *probed*: headless Chromium here has no GPU, and a number from a
+software rasterizer (SwiftShader) would be a fake GPU number. Variant ids start with the
+runtime's id (``tfjs-wasm-1t``), which is its route's ``variant_prefix``.
 
 Freshness: the installed version comes from ``web/node_modules/<pkg>/package.json``; the release
 date from ``web/releases.json``, which ``scripts/web_releases.py`` writes from the npm registry's
@@ -22,6 +26,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from twinbench.export import routes
+from twinbench.export.routes import Route
+
 PAGES = Path(__file__).resolve().parent / "pages"
 ENV_VAR = "TWINBENCH_WEB_DIR"  # the folder with package.json and node_modules/
 STALE_DAYS = 365  # a runtime or converter released longer ago than this before the run is stale
@@ -34,7 +41,7 @@ def web_dir() -> Path:
 
 @dataclass(frozen=True)
 class Variant:
-    id: str  # e.g. "tfjs-wasm-2t": unique within a study, prefixes the metric names
+    id: str  # e.g. "tfjs-wasm-2t": the records' variant, unique per worker
     backend: str  # what the page is told: "wasm" | "cpu" | "webgl" | "webgpu"
     threads: int
     gpu: bool = False
@@ -47,13 +54,12 @@ class Variant:
 
 @dataclass(frozen=True)
 class Runtime:
-    id: str
+    id: str  # the loader a web route of twinbench.export.routes names; prefixes the variants
     title: str
     short: str  # for narrow tables
     page: str
     package: str  # the npm package whose version and date are reported
     export: str  # key of twinbench.export.web_convert.EXPORTS
-    frameworks: tuple[str, ...]  # twins this route starts from
     extra_backends: tuple[str, ...] = ()  # non-wasm CPU backends (TF.js: "cpu")
     gpu_backends: tuple[str, ...] = ()
 
@@ -68,17 +74,42 @@ class Runtime:
 
 RUNTIMES: dict[str, Runtime] = {
     "tfjs": Runtime("tfjs", "TensorFlow.js (graph model)", "TF.js", "tfjs.html",
-                    "@tensorflow/tfjs", "tfjs", ("keras-tf",), extra_backends=("cpu",),
+                    "@tensorflow/tfjs", "tfjs", extra_backends=("cpu",),
                     gpu_backends=("webgl", "webgpu")),
     "litert": Runtime("litert", "LiteRT.js (.tflite)", "LiteRT.js", "litert.html",
-                      "@litertjs/core", "litert", ("keras-tf",), gpu_backends=("webgpu",)),
+                      "@litertjs/core", "litert", gpu_backends=("webgpu",)),
     "ort": Runtime("ort", "ONNX Runtime Web (.onnx)", "ORT Web", "ort.html", "onnxruntime-web",
-                   "onnx", ("pytorch",), gpu_backends=("webgpu",)),
+                   "onnx", gpu_backends=("webgpu",)),
 }
 
 
-def runtimes_for(framework: str) -> list[Runtime]:
-    return [r for r in RUNTIMES.values() if framework in r.frameworks]
+def check(table: dict[str, Route], runtimes: dict[str, Runtime]) -> None:
+    """Every web route names a runtime here, its variants start with its ``variant_prefix``,
+    and every runtime here serves a route."""
+    web = [r for r in table.values() if r.kind == "web"]
+    for r in web:
+        if r.loader not in runtimes:
+            raise ValueError(f"web route {r.id!r}: no browser runtime {r.loader!r} in "
+                             f"twinbench.web.runtimes (have {', '.join(runtimes)})")
+        if r.variant_prefix != f"{r.loader}-":
+            raise ValueError(f"web route {r.id!r}: variant_prefix {r.variant_prefix!r}, but its "
+                             f"variants are named {r.loader}-<backend>")
+    unused = set(runtimes) - {r.loader for r in web}
+    if unused:
+        raise ValueError(f"browser runtime(s) {sorted(unused)} serve no web route")
+
+
+check(routes.ROUTES, RUNTIMES)
+
+
+def routes_for(framework: str) -> list[Route]:
+    """The available web routes the worker of ``framework`` runs, in table order."""
+    return routes.of_kind("web", framework, available=True)
+
+
+def runtime(route: Route) -> Runtime:
+    """The browser runtime a web route's files load in."""
+    return RUNTIMES[route.loader]
 
 
 def gpu_verdict(backend: str, probe: dict[str, Any]) -> str | None:
@@ -133,6 +164,9 @@ def release_date(registry: str, package: str, version: str) -> str:
         else "unknown"
 
 
-def missing_packages() -> list[str]:
+def missing_packages(route: Route | None = None) -> list[str]:
+    """npm packages of the available web routes (or of ``route``) not under web/node_modules."""
     nm = web_dir() / "node_modules"
-    return [r.package for r in RUNTIMES.values() if not (nm / r.package / "package.json").is_file()]
+    need = [route] if route else routes.of_kind("web", available=True)
+    return [p for p in dict.fromkeys(p for r in need for p in r.npm)
+            if not (nm / p / "package.json").is_file()]

@@ -80,27 +80,30 @@ class Evidence:
         return [r for r in self.records if r.scenario == scenario and r.status == "ok"
                 and (framework is None or r.framework == framework)]
 
-    def routes(self, scenario: str, framework: str,
-               model: str | None = None) -> dict[str, dict[str, Record]]:
-        """``<route>:<metric>`` records (export scenarios) as route -> metric -> record."""
+    def variants(self, scenario: str, route: str,
+                 model: str | None = None) -> dict[str, dict[str, Record]]:
+        """One export route's records (``export.routes``; a v1 record's route is recovered
+        by ``route_of``) as variant -> metric -> record. Records of the route itself (an
+        unavailable route's ``status``) are under the variant ``""``."""
+        from twinbench.export.routes import route_of
+
         out: dict[str, dict[str, Record]] = defaultdict(dict)
         for r in self.records:
-            if r.scenario == scenario and r.framework == framework and ":" in r.metric \
-                    and (model is None or r.model == model):
-                route, metric = r.metric.split(":", 1)
-                out[route][metric] = r
+            if r.scenario == scenario and (model is None or r.model == model) \
+                    and route_of(r) == route:
+                out[r.variant or ""][r.metric] = r
         return out
 
 
 def how_to_measure(scenario: str, framework: str | None = None) -> str:
     """The command of a study that would produce records of ``scenario``."""
-    from twinbench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
+    from twinbench.scenarios import SCENARIOS, spec
     from twinbench.study import PRESETS
 
     if scenario not in SCENARIOS:
         return f"twinbench has no '{scenario}' scenario yet"
     fw = f" --framework {framework}" if framework else ""
-    if scenario in DEFAULT_SCENARIOS:
+    if spec(scenario).default:
         return f"twinbench run --preset quick{fw}"
     for name, p in PRESETS.items():
         if scenario in p.get("scenarios", []):
@@ -108,11 +111,15 @@ def how_to_measure(scenario: str, framework: str | None = None) -> str:
     return f"twinbench run --scenario {scenario}{fw}"
 
 
-def line(r: Record) -> str:
-    """One measured value with unit, interval, mode, device and threads."""
+def value_text(r: Record) -> str:
+    """A measured value with unit, interval, mode, device and threads."""
     ci = f" [{fmt(r.ci95[0])}, {fmt(r.ci95[1])}]" if r.ci95 else " (single value)"
-    return (f"{r.framework} {r.scenario} {r.metric}: {fmt(r.value, r.unit)}{ci} "
-            f"({r.mode}, {r.device}, {r.threads} threads)")
+    return f"{fmt(r.value, r.unit)}{ci} ({r.mode}, {r.device}, {r.threads} threads)"
+
+
+def line(r: Record) -> str:
+    """One measured value, named: framework, scenario, quantity (``Record.name``), value."""
+    return f"{r.framework} {r.scenario} {r.name}: {value_text(r)}"
 
 
 def awaiting(claim_id: str, scenario: str, lacking: str, issue: str,

@@ -65,9 +65,9 @@ def profiled_phases(records: list[Record]) -> dict[tuple[str, str, str], dict[st
     """(framework, task/model, phase) -> {"step": step_time_profiled, "overhead": ...}."""
     out: dict[tuple[str, str, str], dict[str, Record]] = defaultdict(dict)
     for r in records:
-        if r.scenario != "profile" or r.status != "ok" or "/" not in r.metric:
+        if r.scenario != "profile" or r.status != "ok" or r.phase is None:
             continue
-        phase, name = r.metric.split("/", 1)
+        phase, name = r.phase, r.category or r.metric
         key = {"step_time_profiled": "step", "profiler_overhead": "overhead"}.get(name)
         if key:
             out[(r.framework, f"{r.task}/{r.model}", phase)][key] = r
