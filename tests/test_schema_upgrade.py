@@ -98,3 +98,19 @@ def test_v2_fields_round_trip_and_merging_reads_the_process_field(tmp_path) -> N
     # a "#" in a job id without a process field is not a replicate: nothing pools
     lone = [r.model_copy(update={"process": None}) for r in recs]
     assert len(merge_processes(lone)) == 2
+
+
+def test_only_replicated_jobs_carry_a_process_index() -> None:
+    """Records get ``process`` from their job: the timed jobs of a study with several
+    processes (ids ending in #n), never its parity and ceiling jobs, which run once."""
+    from twinbench.plan import plan
+    from twinbench.study import load_study
+
+    jobs = plan(load_study(preset="quick"))
+    once = [j for j in jobs if j.scenario in ("parity", "ceiling")]
+    timed = [j for j in jobs if j not in once]
+    assert once and all(j.repeat is None for j in once)
+    assert {j.repeat for j in timed} == {1, 2, 3}
+    assert all(j.job_id.endswith(f"#{j.repeat}") for j in timed)
+    single = plan(load_study(preset="quick", overrides={"processes": 1}))
+    assert all(j.repeat is None for j in single)

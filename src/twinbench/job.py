@@ -26,12 +26,15 @@ class Job:
     also: tuple[str, ...] = ()  # further scenarios this job's worker records (rides_on)
     before: tuple[str, ...] = ()  # scenarios its worker runs first ("ceiling", see MACHINE)
     mode: str = "out-of-box"  # which call paths it runs (frameworks.base.CallPath)
+    # one of several worker processes of one measurement (its id ends in #n); parity and
+    # ceiling jobs run once whatever the study's processes
+    replicated: bool = False
 
     @property
     def repeat(self) -> int | None:
         """Which of the study's worker processes this job is (1-based; the ``#n`` of its id),
         None when the measurement runs in one process."""
-        return self.process + 1 if int(self.settings.get("processes", 1)) > 1 else None
+        return self.process + 1 if self.replicated else None
 
     @property
     def scenarios(self) -> tuple[str, ...]:

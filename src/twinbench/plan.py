@@ -73,7 +73,7 @@ def plan(study: Study) -> list[Job]:
                         suffix = f"#{p + 1}" if study.processes > 1 else ""
                         timed.append(Job(f"{base}/{fw}/{sc}{tag}{suffix}", task, model, fw, sc,
                                          study.size, settings, parity_ids.get(fw), p, also,
-                                         mode=mode))
+                                         mode=mode, replicated=study.processes > 1))
     # Interleave: all frameworks' #1, then #2 ...; inside a round, framework after framework
     # for each scenario (A B A B ...), so slow drift on the machine is spread over every
     # framework instead of landing on one.
