@@ -3,7 +3,9 @@
 Each module holds ``SCENARIO`` (a ``spec.Scenario``: description, study section, throughput or
 rider, worker environment, report view), ``Config`` (its study section, if any) and
 ``run(ctx) -> list[Measurement]``. The study, the planner, the runner and the reports read the
-specs; a worker imports only the module it runs.
+specs. Every scenario module is imported when the study is (its sections come from them), so
+none may import a framework at module level: a worker imports its one framework later, through
+its adapter.
 """
 
 from __future__ import annotations
