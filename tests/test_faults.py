@@ -85,8 +85,12 @@ def _start(args: list[str], **kw) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop("TWINBENCH_INJECT_FAULT", None)
     env.update(kw.pop("env", {}))
+    # the orchestrator starts with Ctrl-C's default disposition, as from a terminal: an ignored
+    # SIGINT is inherited through exec (a shell's background job, or a parent that ignores it),
+    # and Python then installs no KeyboardInterrupt handler
     return subprocess.Popen([sys.executable, "-m", "twinbench.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 def _wait_for(what: str, ready, timeout: float = 240) -> None:
