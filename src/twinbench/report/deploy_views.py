@@ -3,8 +3,10 @@ in place of the generic per-metric tables and charts (their records are per rout
 
 from __future__ import annotations
 
+from twinbench.report.mobile import MOBILE_HEADERS, NOTE, mobile_tables, print_mobile
 from twinbench.report.route_table import RouteTable
 from twinbench.report.views import View
+from twinbench.report.web import packages, print_web, web_tables
 from twinbench.results.schema import Record
 
 WEB_COLUMNS = ["runtime", "backend", "from", "status", "model", "runtime bytes", "gzip (both)",
@@ -12,16 +14,12 @@ WEB_COLUMNS = ["runtime", "backend", "from", "status", "model", "runtime bytes",
 
 
 def mobile_route_tables(records: list[Record]) -> list[RouteTable]:
-    from twinbench.report.mobile import MOBILE_HEADERS, NOTE, mobile_tables
-
     return [RouteTable(f"Phone deployment: {title}", list(MOBILE_HEADERS),
                        [list(r.cells) for r in mrows], [*notes, NOTE])
             for title, mrows, notes in mobile_tables(records)]
 
 
 def web_route_tables(records: list[Record]) -> list[RouteTable]:
-    from twinbench.report.web import packages, web_tables
-
     out = []
     for title, wrows in web_tables(records):
         cells = [[r.runtime, r.backend, r.framework, r.status + (f": {r.reason}" if r.reason
@@ -33,19 +31,7 @@ def web_route_tables(records: list[Record]) -> list[RouteTable]:
     return out
 
 
-def _print_mobile(records: list[Record], console: object) -> None:
-    from twinbench.report.mobile import print_mobile
-
-    print_mobile(records, console)  # type: ignore[arg-type]
-
-
-def _print_web(records: list[Record], console: object) -> None:
-    from twinbench.report.web import print_web
-
-    print_web(records, console)  # type: ignore[arg-type]
-
-
 MOBILE = View("Mobile and web deployment", generic_tables=False, generic_charts=False,
-              in_summary=False, terminal=_print_mobile, tables=mobile_route_tables)
+              in_summary=False, terminal=print_mobile, tables=mobile_route_tables)
 WEB = View("Mobile and web deployment", generic_tables=False, generic_charts=False,
-           in_summary=False, terminal=_print_web, tables=web_route_tables)
+           in_summary=False, terminal=print_web, tables=web_route_tables)
