@@ -88,9 +88,16 @@ def _start(args: list[str], **kw) -> subprocess.Popen:
     # the orchestrator starts with Ctrl-C's default disposition, as from a terminal: an ignored
     # SIGINT is inherited through exec (a shell's background job, or a parent that ignores it),
     # and Python then installs no KeyboardInterrupt handler
+    also = kw.pop("preexec_fn", None)
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if also is not None:
+            also()
+
     return subprocess.Popen([sys.executable, "-m", "twinbench.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+                            preexec_fn=preexec, **kw)
 
 
 def _wait_for(what: str, ready, timeout: float = 240) -> None:
