@@ -15,6 +15,11 @@ KNOWN: tuple[tuple[str, str, str], ...] = (
      "Lightning-AI/pytorch-lightning#21836, pytorch/pytorch#190171",
      "a torch.compile'd LightningModule that calls self.log() in training_step crashes in "
      "Dynamo on torch 2.12/2.13; fixed in Lightning after 2.6.6 (PR #21837)"),
+    (r"Attempt to convert a value \(PerReplica",
+     "keras-team/keras#20585",
+     "Keras 3 fit under tf.distribute.MultiWorkerMirroredStrategy hands a PerReplica value to "
+     "an op expecting a tensor (TensorFlow's own multi-worker Keras tutorial fails the same way;"
+     " open since TF 2.16, tensorflow/tensorflow#72388)"),
 )
 
 
