@@ -22,7 +22,7 @@ from twinbench.analysis.claims.base import (
     Evidence,
 )
 from twinbench.analysis.claims.deploy import c5, c6, c8
-from twinbench.analysis.claims.speed import c1, c9
+from twinbench.analysis.claims.speed import c1
 from twinbench.measure.stats import equivalence
 from twinbench.results.schema import Record
 
@@ -184,13 +184,13 @@ def test_c5_reads_every_litert_route_of_the_table_and_notes_an_unavailable_one()
     assert both.verdict == CONFIRMED and "resnet (PyTorch → LiteRT" in both.summary
 
 
-def test_c8_and_c9_are_not_measurable_until_their_scenarios_exist():
+def test_c8_is_not_measurable_until_its_scenario_exists_c9_names_its_preset():
     recs = study_records() + [rec("keras-tf", "server", "server_latency_p99", 3.0,
                                   samples=procs(3, 0.1, 10))]
     by = {c.id: c for c in assess(recs)}
     assert by["C8"].verdict == NOT_MEASURABLE and "serving stack" in by["C8"].summary
-    assert by["C9"].verdict == NOT_MEASURABLE and "distributed" in by["C9"].summary
-    assert c8(Evidence([])).verdict == NOT_MEASURABLE and c9(Evidence([])).missing
+    assert by["C9"].verdict == NOT_MEASURED and "--preset distributed" in by["C9"].missing
+    assert c8(Evidence([])).verdict == NOT_MEASURABLE
 
 
 def test_outputs_come_from_one_analysis_and_show_prints_its_saved_verdict(tmp_path,
@@ -238,7 +238,7 @@ def speaks_for_text(summary: str) -> str:
 
 
 def test_claims_awaiting_a_scenario_name_it_then_the_command_then_fail_loud(monkeypatch):
-    """C8/C9: not measurable while twinbench lacks the scenario; once it is registered, "not
+    """C8: not measurable while twinbench lacks the scenario; once it is registered, "not
     measured" with the command; with its records and no rule yet, "check failed", never a
     verdict made of nothing."""
     import sys
@@ -247,15 +247,15 @@ def test_claims_awaiting_a_scenario_name_it_then_the_command_then_fail_loud(monk
     from twinbench import scenarios
     from twinbench.scenarios.spec import Scenario
 
-    assert c9(Evidence([])).verdict == NOT_MEASURABLE
-    module = types.ModuleType("toy_distributed")
-    module.SCENARIO = Scenario("distributed", "data-parallel")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "toy_distributed", module)
-    monkeypatch.setitem(scenarios.SCENARIOS, "distributed", "toy_distributed")
+    assert c8(Evidence([])).verdict == NOT_MEASURABLE
+    module = types.ModuleType("toy_serving")
+    module.SCENARIO = Scenario("serving", "HTTP serving")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "toy_serving", module)
+    monkeypatch.setitem(scenarios.SCENARIOS, "serving", "toy_serving")
     scenarios.spec.cache_clear()
-    res = c9(Evidence([]))
-    assert res.verdict == NOT_MEASURED and "distributed" in res.missing
-    recs = [rec("pytorch", "distributed", "scaling_efficiency", 0.9, "fraction", "higher")]
+    res = c8(Evidence([]))
+    assert res.verdict == NOT_MEASURED and "serving" in res.missing
+    recs = [rec("pytorch", "serving", "p99", 0.9, "ms", "lower")]
     by = {c.id: c for c in assess(recs)}
-    assert by["C9"].verdict.startswith("check failed: NotImplementedError")
+    assert by["C8"].verdict.startswith("check failed: NotImplementedError")
     scenarios.spec.cache_clear()  # forget the toy scenario's spec

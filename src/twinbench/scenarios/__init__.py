@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "export-web": "twinbench.scenarios.export_web",
     "export-mobile": "twinbench.scenarios.export_mobile",
     "profile": "twinbench.scenarios.profile",
+    "distributed": "twinbench.scenarios.distributed",
 }
 
 # Planned by twinbench itself, not selectable: parity before timing (fairness rule 3), and the

@@ -1,4 +1,5 @@
-"""Speed claims: C1 ("very close in performance") and C9 (distributed training).
+"""Speed claim C1 ("very close in performance"); C9 (distributed training) is in
+``claims.distributed``.
 
 C1 is an equivalence claim, so it is tested as one: for every speed quantity (training
 throughput, batch-1 latency, batched throughput) of a PyTorch-side framework against
@@ -24,7 +25,6 @@ from twinbench.analysis.claims.base import (
     REFUTED,
     ClaimResult,
     Evidence,
-    awaiting,
 )
 from twinbench.analysis.comparisons import process_values
 from twinbench.analysis.rows import Row
@@ -138,19 +138,4 @@ def c1(ev: Evidence) -> ClaimResult:
                    f"(Holm-adjusted): {n_in} shown inside, {n_out} shown outside, "
                    f"{len(counted) - n_in - n_out} inconclusive; groups: "
                    + "; ".join(f"{g} {v}" for g, v in verdicts.items()))
-    return res
-
-
-# The scenario that would carry C9's evidence: data-parallel scaling with a gradient-equivalence
-# gate and pipeline-parallel runs (../shared/CLAIMS.md). When it is registered in
-# ``twinbench.scenarios.SCENARIOS`` its records are read here.
-DISTRIBUTED = "distributed"
-
-
-def c9(ev: Evidence) -> ClaimResult:
-    res = awaiting("C9", DISTRIBUTED, "distributed-training scenario (data-parallel scaling "
-                   "1→2 processes with a gradient-equivalence gate, pipeline parallelism): no "
-                   "record here bears on the claim", "issue #20 (distributed training)", ev)
-    if res is None:  # loud until the scenario brings its rule: "check failed", never a guess
-        raise NotImplementedError("C9's rule on distributed records arrives with its scenario")
     return res
