@@ -25,8 +25,9 @@ def test_quick_preset_is_valid_and_plans_parity_first():
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_validates(name):
-    assert load_study(preset=name).name == name
+def test_every_preset_validates_and_plans(name):
+    study = load_study(preset=name)
+    assert study.name == name and plan(study)  # models in tasks, scenarios known
 
 
 def test_overrides_split_commas_and_dedupe():

@@ -275,6 +275,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "distributed": {  # C9: data-parallel 1 -> 2 processes in every framework, torch pipelines
         "name": "distributed",
+        "tasks": ["image-classification", "text-classification"],
         "frameworks": ["pytorch", "lightning", "keras-jax", "keras-tf"],
         "scenarios": ["distributed"],
         "models": ["resnet", "transformer"],
