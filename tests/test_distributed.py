@@ -117,6 +117,26 @@ def test_ddp_step_equals_the_one_process_step_and_a_wrong_reference_is_caught(dd
     assert not gate(ref.dir, moved, 1e-5, two, res.ranks, ddp["n"]).passed
 
 
+def test_the_noise_floor_probe_moves_the_step_by_rounding_only(ddp, tmp_path):
+    """One ulp on every initial weight: the reference step moves, by far less than the gate's
+    1e-5 for DDP on a tiny net (whose W=2 step matches to the bit), so the gate stays strict."""
+    from dataclasses import replace
+
+    from twinbench.distributed.launch import free_port
+    from twinbench.distributed.prepare import nudge_init, weight_distance
+
+    ref, _ = ddp["ref"]
+    probe = replace(ref, workdir=str(tmp_path / "floor"), steps=0, warmup=0,
+                    master_port=free_port())
+    share_inputs(ref, probe)
+    nudge_init(probe)
+    with np.load(ref.dir / "init.npz") as a, np.load(probe.dir / "init.npz") as b:
+        assert any(np.any(a[k] != b[k]) for k in a.files)
+    assert launch(probe, timeout_s=120).ok
+    floor = weight_distance(ref.dir, probe.dir)
+    assert 0 < floor < 1e-5, floor
+
+
 def test_ranks_take_disjoint_shards_whose_union_is_the_global_batch(ddp):
     two, res = ddp["two"]
     ids = [set(r["gate_ids"]) for r in res.ranks]

@@ -136,8 +136,10 @@ def exception_line(text: str, limit: int = 240) -> str | None:
 
 
 def _logs(spec: RankSpec) -> list[Path]:
+    """The ranks' logs first, the launcher's last (its error is the ranks' echoed)."""
     d = spec.dir
-    return sorted({*d.glob("*.log"), *d.glob("torchrun/**/*.log"), *d.glob("torchrun/**/std*")})
+    found = {*d.glob("*.log"), *d.glob("torchrun/**/*.log"), *d.glob("torchrun/**/std*")}
+    return sorted(found, key=lambda p: (p.name == "launcher.log", str(p)))
 
 
 def _kill(procs: list[subprocess.Popen[bytes]]) -> None:

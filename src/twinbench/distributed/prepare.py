@@ -37,6 +37,23 @@ def share_inputs(src: RankSpec, dst: RankSpec) -> None:
             shutil.copyfile(src.dir / name, dst.dir / name)
 
 
+def nudge_init(spec: RankSpec) -> None:
+    """Move every float initial weight of ``spec``'s run one ulp up: the reference step from
+    there differs from the reference step by the step's own float32 noise (its noise floor)."""
+    with np.load(spec.dir / "init.npz") as d:
+        w: dict[str, Any] = {k: np.nextafter(d[k], np.inf).astype(d[k].dtype)
+                             if d[k].dtype.kind == "f" else d[k] for k in d.files}
+    np.savez(spec.dir / "init.npz", **w)
+
+
+def weight_distance(a_dir: Path, b_dir: Path) -> float:
+    """max |Δ| over the trained weights two gate steps saved."""
+    a, b = gate_weights(a_dir), gate_weights(b_dir)
+    keys = [k for k in a if not k.endswith(NOT_TRAINED) and k in b and a[k].size]
+    return max((float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in keys),
+               default=float("inf"))
+
+
 def samples_needed(spec: RankSpec) -> int:
     return spec.global_batch * spec.total_steps
 

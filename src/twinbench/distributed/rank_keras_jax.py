@@ -81,9 +81,10 @@ def main() -> None:
             callbacks=[cb])
     if rank == 0:
         rc.save_gate(spec, adapter.get_weights(net))
-    rest_ids = np.concatenate([part(s) for s in range(1, spec.total_steps)])
-    net.fit(x[rest_ids], y[rest_ids], batch_size=local, epochs=1, shuffle=False, verbose=0,
-            callbacks=[cb])
+    if spec.total_steps > 1:  # a reference launch may be the gate step alone
+        rest_ids = np.concatenate([part(s) for s in range(1, spec.total_steps)])
+        net.fit(x[rest_ids], y[rest_ids], batch_size=local, epochs=1, shuffle=False,
+                verbose=0, callbacks=[cb])
     log.write(spec)
     sys.stdout.flush()
 

@@ -91,8 +91,10 @@ def main() -> None:
     else:
         first = rc.global_ids(spec, 0, n)
         trainer(accumulate_grad_batches=k).fit(net, loader(first, spec.global_batch // k))
-        rest = np.concatenate([rc.global_ids(spec, s, n) for s in range(1, spec.total_steps)])
-        trainer().fit(net, loader(rest, spec.global_batch))
+        if spec.total_steps > 1:  # a reference launch may be the gate step alone
+            rest = np.concatenate([rc.global_ids(spec, s, n)
+                                   for s in range(1, spec.total_steps)])
+            trainer().fit(net, loader(rest, spec.global_batch))
     log.gate_ids = rc.local_ids(spec, 0, n, rank, spec.world).tolist()
     log.info = {"launcher": 'Trainer(accelerator="cpu", devices=W, strategy="ddp")' if multi
                 else "one process, Trainer(devices=1)", "lightning": L.__version__,

@@ -77,6 +77,14 @@ def _why(m: dict[str, Record]) -> str:
         f.error or "") else "")
 
 
+def _unavailable(m: dict[str, Record]) -> str | None:
+    """Why a launch was not run (a combination its framework rules out), or None."""
+    s = m.get("samples_per_s")
+    if s is not None and s.extra.get("state") == "unavailable":
+        return str(s.extra.get("reason", "unavailable"))
+    return None
+
+
 def _gate_ok(m: dict[str, Record]) -> bool:
     g = m.get("gate_max_abs_diff")
     return "failed" not in m and g is not None and bool(g.extra.get("passed"))
@@ -104,10 +112,9 @@ def c9(ev: Evidence) -> ClaimResult:
                                     f"FAILED — {_why(fit)}" if "failed" in fit else "ran"))
             if not w2:
                 continue
-            s = w2.get("samples_per_s")
-            if s is not None and s.extra.get("state") == "unavailable":
+            if _unavailable(w2):
                 evidence.append(f"{fw} ({model}): no data-parallel launcher — "
-                                f"{s.extra.get('reason', '')}")
+                                f"{_unavailable(w2)}")
                 continue
             if "failed" in w2 or not _gate_ok(w2):
                 why = _why(w2) if "failed" in w2 else "no gate record"
@@ -118,8 +125,12 @@ def c9(ev: Evidence) -> ClaimResult:
             if e is not None and e.value is not None:
                 effs[fw] = e
             g = w2["gate_max_abs_diff"]
+            relaxed = (f", relaxed to {fmt(g.extra.get('floor_factor'))}× the step's float32 "
+                       f"noise floor {fmt(g.extra.get('noise_floor'))}"
+                       if g.extra.get("relaxed") else "")
             evidence.append(f"{fw} ({model}) W=2 via {g.extra.get('call_path')}: gate passed "
-                            f"(max |Δ| {fmt(g.value)}), "
+                            f"(max |Δ| {fmt(g.value)}, tol {fmt(g.extra.get('tolerance'))}"
+                            f"{relaxed}), "
                             f"E {_ci(e)}, same-budget ratio {_ci(w2.get('same_budget_ratio'))}")
         for variant in UNGATED_TWINS:  # like with like: unpinned launches beside each other
             for fw in [f for f in FRAMEWORKS if (f, model, variant) in launches]:
@@ -138,6 +149,7 @@ def c9(ev: Evidence) -> ClaimResult:
                                     + (f", {variant}" if variant else "") + ")")
         pipes = {k[2]: m for k, m in launches.items() if k[0] == "pytorch" and k[1] == model
                  and k[2].startswith("pipe-")}
+        runnable = [v for v, m in pipes.items() if not _unavailable(m)]
         ok = sorted(v for v, m in pipes.items() if _gate_ok(m))
         for v in sorted(pipes):
             m = pipes[v]
@@ -147,10 +159,12 @@ def c9(ev: Evidence) -> ClaimResult:
                 evidence.append(f"pytorch ({model}) {v}: gate passed, samples/s "
                                 f"{_ci(m.get('samples_per_s'))}, vs unsplit "
                                 f"{_ci(m.get('vs_unsplit'))}, bubble {_ci(b)} (theory {theory})")
+            elif _unavailable(m):
+                evidence.append(f"pytorch ({model}) {v}: not applicable — {_unavailable(m)}")
             else:
                 evidence.append(f"pytorch ({model}) {v}: FAILED — "
                                 + (_why(m) if "failed" in m else "gate not passed"))
-        if pipes and not ok:
+        if runnable and not ok:
             torch_fails.append(f"pipeline/{model}")
         pipe_ok += [f"{model} {v}" for v in ok]
     offers = [fw for fw, api in PIPELINE_API.items() if api]
