@@ -111,10 +111,12 @@ def _order(fw: str) -> int:
 
 
 def _scaling_row(fw: str, variant: str, m: dict[str, Record]) -> list[str]:
-    r0 = next(iter(m.values()))
+    # the launch's own record (its knobs: world, threads per process), not a ratio's or the
+    # gate's, which carry the study's thread count
+    r0 = m.get("samples_per_s") or m.get("failed") or next(iter(m.values()))
     knobs = r0.knobs or {}
-    shape = f"{knobs.get('world', r0.extra.get('world', ''))} × " \
-            f"{knobs.get('threads_per_process', r0.threads)}"
+    shape = f"{knobs.get('world', r0.extra.get('world', '?'))} × " \
+            f"{knobs.get('threads_per_process', r0.extra.get('threads', '?'))}"
     path = str(r0.extra.get("call_path", ""))
     why = _failure(m)
     if why is not None:

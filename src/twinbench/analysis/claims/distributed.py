@@ -145,8 +145,12 @@ def c9(ev: Evidence) -> ClaimResult:
                     torch_e.ci95 and e.ci95):
                 continue
             if e.ci95[0] > torch_e.ci95[1]:
-                keras_better.append(f"{fw} E {_ci(e)} > pytorch E {_ci(torch_e)} ({model}"
-                                    + (f", {variant}" if variant else "") + ")")
+                v = variant or "dp-w2"
+                thr = {f: _ci(launches[(f, model, v)].get("samples_per_s"))
+                       for f in (fw, "pytorch")}
+                keras_better.append(f"{fw} E {_ci(e)} > pytorch E {_ci(torch_e)} ({model}, {v};"
+                                    f" E is against each framework's own W=1 — samples/s at "
+                                    f"W=2: {fw} {thr[fw]}, pytorch {thr['pytorch']})")
         pipes = {k[2]: m for k, m in launches.items() if k[0] == "pytorch" and k[1] == model
                  and k[2].startswith("pipe-")}
         runnable = [v for v, m in pipes.items() if not _unavailable(m)]
