@@ -161,6 +161,19 @@ def save_gate(spec: RankSpec, weights: dict[str, np.ndarray]) -> None:
     np.savez(spec.dir / "gate.npz", **arrays)
 
 
+def keras_step_log(log: RankLog) -> Any:
+    """A Keras callback marking each training step's end in ``log`` (it imports keras: call it
+    after ``setup()``). A callback with ``on_train_batch_end`` makes Keras wait for each step's
+    result, so the marks are step ends, not dispatches."""
+    import keras
+
+    class StepLog(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            log.step(float((logs or {}).get("loss", float("nan"))))
+
+    return StepLog()
+
+
 def adapter_for(framework: str, threads: int, seed: int) -> Any:
     """The framework's twinbench adapter (imports the framework)."""
     import importlib

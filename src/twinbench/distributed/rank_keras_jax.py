@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import numpy as np
 
@@ -75,7 +74,7 @@ def main() -> None:
 
     local = spec.global_batch // spec.world if multi else spec.global_batch
     log.gate_ids = part(0).tolist()
-    cb = _StepLog(log)
+    cb = rc.keras_step_log(log)
     # step 0 alone (the gate step; weights are read back after it), then the rest in one fit
     net.fit(x[part(0)], y[part(0)], batch_size=local, epochs=1, shuffle=False, verbose=0,
             callbacks=[cb])
@@ -87,20 +86,6 @@ def main() -> None:
                 verbose=0, callbacks=[cb])
     log.write(spec)
     sys.stdout.flush()
-
-
-class _StepLog:
-    """A Keras callback marking each step's end (built lazily: keras is imported after the
-    thread settings)."""
-
-    def __new__(cls, log: rc.RankLog) -> Any:
-        import keras
-
-        class StepLog(keras.callbacks.Callback):  # type: ignore[misc]
-            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                log.step(float((logs or {}).get("loss", float("nan"))))
-
-        return StepLog()
 
 
 if __name__ == "__main__":

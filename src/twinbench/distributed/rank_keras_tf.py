@@ -143,21 +143,7 @@ def _fit(spec: rc.RankSpec, rank: int, strategy: Any, adapter: Any, net: Any,
     log.gate_ids = rc.local_ids(spec, 0, len(y), rank, spec.world).tolist()
     log.info["knobs"] = {"call": "model.fit(dataset of global batches)", "auto_shard": "DATA"}
     net.fit(ds, epochs=1, verbose=0, shuffle=False,
-            callbacks=[_StepLog(log)])
-
-
-class _StepLog:
-    """A Keras callback that marks each step's end in the rank log (built lazily: keras is
-    imported after the thread settings)."""
-
-    def __new__(cls, log: rc.RankLog) -> Any:
-        import keras
-
-        class StepLog(keras.callbacks.Callback):  # type: ignore[misc]
-            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                log.step(float((logs or {}).get("loss", float("nan"))))
-
-        return StepLog()
+            callbacks=[rc.keras_step_log(log)])
 
 
 if __name__ == "__main__":
