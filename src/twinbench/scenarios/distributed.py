@@ -87,17 +87,6 @@ MAX_GATE_TOLERANCE = 1e-3  # no noise floor widens the gate beyond this (absolut
 INTERVAL_NOTE = "bootstrap over the timed steps of one launch per side (not across launches)"
 
 
-def _boot_ratio(a: np.ndarray, b: np.ndarray, scale: float, seed: int,
-                n: int = 2000) -> tuple[float, tuple[float, float]]:
-    """median(a) / (scale·median(b)) and its 95% percentile bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    ra = np.median(rng.choice(a, (n, a.size)), axis=1)
-    rb = np.median(rng.choice(b, (n, b.size)), axis=1)
-    boots = ra / (scale * rb)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return float(np.median(a) / (scale * np.median(b))), (float(lo), float(hi))
-
-
 def step_times(ranks: list[dict[str, Any]], warmup: int) -> np.ndarray:
     """Seconds per timed step, each the slowest rank's: the gaps between the latest rank's
     step ends (step 0 is the gate step, then ``warmup`` untimed steps)."""
@@ -191,9 +180,11 @@ def _failed(label: str, spec: Any, error: str, launcher: str, path: str,
 
 def _ratio(metric: str, a: list[Measurement], b: list[Measurement], scale: float, seed: int,
            what: str) -> Measurement:
-    va, vb = np.asarray(a[0].samples), np.asarray(b[0].samples)
-    value, ci = _boot_ratio(va, vb, scale, seed)
-    return Measurement(metric, "ratio", value, "higher", ci95=ci,
+    from twinbench.measure.stats import compare  # ratio of medians, bootstrap interval
+
+    c = compare(a[0].samples or [], b[0].samples or [], seed)
+    ci = (c.ratio_ci95[0] / scale, c.ratio_ci95[1] / scale) if c.ratio_ci95 else None
+    return Measurement(metric, "ratio", c.ratio / scale, "higher", ci95=ci,
                        extra={"what": what, "interval": INTERVAL_NOTE})
 
 
