@@ -21,7 +21,8 @@ from twinbench.analysis.claims.base import (
     REFUTED,
     Evidence,
 )
-from twinbench.analysis.claims.deploy import c5, c6, c8
+from twinbench.analysis.claims.deploy import c5, c6
+from twinbench.analysis.claims.serving import c8
 from twinbench.analysis.claims.speed import c1
 from twinbench.measure.stats import equivalence
 from twinbench.results.schema import Record
@@ -184,13 +185,13 @@ def test_c5_reads_every_litert_route_of_the_table_and_notes_an_unavailable_one()
     assert both.verdict == CONFIRMED and "resnet (PyTorch → LiteRT" in both.summary
 
 
-def test_c8_is_not_measurable_until_its_scenario_exists_c9_names_its_preset():
+def test_c8_ignores_in_process_server_figures_and_names_its_preset_c9_too():
     recs = study_records() + [rec("keras-tf", "server", "server_latency_p99", 3.0,
                                   samples=procs(3, 0.1, 10))]
     by = {c.id: c for c in assess(recs)}
-    assert by["C8"].verdict == NOT_MEASURABLE and "serving stack" in by["C8"].summary
+    assert by["C8"].verdict == NOT_MEASURED and "--preset serve" in by["C8"].missing
     assert by["C9"].verdict == NOT_MEASURED and "--preset distributed" in by["C9"].missing
-    assert c8(Evidence([])).verdict == NOT_MEASURABLE
+    assert c8(Evidence([])).verdict == NOT_MEASURED
 
 
 def test_outputs_come_from_one_analysis_and_show_prints_its_saved_verdict(tmp_path,
@@ -237,25 +238,28 @@ def speaks_for_text(summary: str) -> str:
     return speaks_for(summary)
 
 
-def test_claims_awaiting_a_scenario_name_it_then_the_command_then_fail_loud(monkeypatch):
-    """C8: not measurable while twinbench lacks the scenario; once it is registered, "not
-    measured" with the command; with its records and no rule yet, "check failed", never a
-    verdict made of nothing."""
+def test_claims_awaiting_a_scenario_name_it_then_the_command(monkeypatch):
+    """A claim whose scenario twinbench lacks is "not measurable here" with the issue that adds
+    it; once the scenario is registered, "not measured" with the command; with its records,
+    None: the claim's own rule reads them (never a verdict made of nothing)."""
     import sys
     import types
 
     from twinbench import scenarios
+    from twinbench.analysis.claims.base import awaiting
     from twinbench.scenarios.spec import Scenario
 
-    assert c8(Evidence([])).verdict == NOT_MEASURABLE
+    res = awaiting("C8", "toy-serving", "toy scenario", "issue #0", Evidence([]))
+    assert res is not None and res.verdict == NOT_MEASURABLE and "issue #0" in res.missing
     module = types.ModuleType("toy_serving")
-    module.SCENARIO = Scenario("serving", "HTTP serving")  # type: ignore[attr-defined]
+    module.SCENARIO = Scenario("toy-serving", "HTTP serving")  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "toy_serving", module)
-    monkeypatch.setitem(scenarios.SCENARIOS, "serving", "toy_serving")
+    monkeypatch.setitem(scenarios.SCENARIOS, "toy-serving", "toy_serving")
     scenarios.spec.cache_clear()
-    res = c8(Evidence([]))
-    assert res.verdict == NOT_MEASURED and "serving" in res.missing
-    recs = [rec("pytorch", "serving", "p99", 0.9, "ms", "lower")]
-    by = {c.id: c for c in assess(recs)}
-    assert by["C8"].verdict.startswith("check failed: NotImplementedError")
-    scenarios.spec.cache_clear()  # forget the toy scenario's spec
+    try:
+        res = awaiting("C8", "toy-serving", "toy scenario", "issue #0", Evidence([]))
+        assert res is not None and res.verdict == NOT_MEASURED and "toy-serving" in res.missing
+        recs = [rec("pytorch", "toy-serving", "p99", 0.9, "ms", "lower")]
+        assert awaiting("C8", "toy-serving", "toy scenario", "issue #0", Evidence(recs)) is None
+    finally:
+        scenarios.spec.cache_clear()  # forget the toy scenario's spec

@@ -24,7 +24,7 @@ MOBILE_API = ("VARIANTS", "SUFFIX", "to_runtime_layout", "from_runtime_layout", 
 
 def test_several_routes_start_from_one_family_and_every_kind_is_known() -> None:
     assert {r.kind for r in ROUTES.values()} <= set(KINDS) and "server" in KINDS
-    assert not of_kind("server")  # issue #21 adds SavedModel / AOTInductor / ONNX Runtime
+    assert not of_kind("server")  # the serve scenario keeps its backends in serving.backends
     torch_mobile = [r.id for r in of_kind("mobile") if r.family == "pytorch"]
     assert torch_mobile == ["torch-executorch", "torch-litert"]
     for fam in FAMILIES:  # each family reaches a phone and a browser

@@ -48,7 +48,8 @@ def run(
         # every key of study.PRESETS (tests/test_export_web_failures.py checks; importing study
         # here would slow every command by its pydantic import)
         help="Built-in study: quick, zoo, detection, backends, latency, precise, mobile, web, "
-        "tiny, profile, distributed (C9: 1 vs 2 processes, torch pipelines, ~18 min); or the "
+        "tiny, profile, distributed (C9: 1 vs 2 processes, torch pipelines, ~18 min), serve "
+        "(C8: HTTP serving of every export under open-loop load, ~10 min); or the "
         "composite verdict (several studies, one report: every claim this machine can "
         "measure, ~27 min on 2 cores; `twinbench list`).")] = None,
     out: Annotated[Path | None, typer.Option(

@@ -12,7 +12,7 @@ from twinbench.scenarios import registry
 from twinbench.study import Study
 from twinbench.zoo import MODELS
 
-__all__ = ["Job", "MACHINE", "REFERENCE", "plan", "throughput", "riders", "moded"]
+__all__ = ["Job", "MACHINE", "REFERENCE", "plan", "throughput", "riders", "moded", "per_model"]
 
 
 def throughput() -> set[str]:
@@ -31,6 +31,12 @@ def moded() -> set[str]:
     """Scenarios whose figures depend on the call path, so each of a study's modes
     (out-of-box, tuned) gets a job; the others run once, on out-of-box code."""
     return {n for n, s in registry().items() if s.moded}
+
+
+def per_model() -> set[str]:
+    """Scenarios planned once per model (spec ``per_model``), under the study's first framework;
+    their records name the framework each one measures."""
+    return {n for n, s in registry().items() if s.per_model}
 
 
 def plan(study: Study) -> list[Job]:
@@ -64,15 +70,16 @@ def plan(study: Study) -> list[Job]:
                   if sc in study.scenarios and host in study.scenarios}
         for fw in study.frameworks:
             for sc in study.scenarios:
-                if sc in riding:
+                if sc in riding or (fw != study.frameworks[0] and sc in per_model()):
                     continue
                 also = tuple(r for r, host in riding.items() if host == sc)
+                dep = None if sc in per_model() else parity_ids.get(fw)
                 for mode in (study.mode if sc in moded() else ["out-of-box"]):
                     tag = "" if mode == "out-of-box" else f"@{mode}"
                     for p in range(study.processes):
                         suffix = f"#{p + 1}" if study.processes > 1 else ""
                         timed.append(Job(f"{base}/{fw}/{sc}{tag}{suffix}", task, model, fw, sc,
-                                         study.size, settings, parity_ids.get(fw), p, also,
+                                         study.size, settings, dep, p, also,
                                          mode=mode, replicated=study.processes > 1))
     # Interleave: all frameworks' #1, then #2 ...; inside a round, framework after framework
     # for each scenario (A B A B ...), so slow drift on the machine is spread over every

@@ -272,6 +272,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "distributed": {"global_batch": 8, "steps": 3, "warmup": 1, "schedules": ["1f1b"],
                         "microbatches": [2], "launch_timeout_s": 120,
                         "unpinned": False},
+        "serve": {"duration_s": 0.5, "min_queries": 20, "warmup_queries": 5,
+                  "search_steps": 1, "capacity_s": 0.3, "parity_inputs": 2},
+    },
+    "serve": {  # C8: the ResNet twin over HTTP under open-loop load, every export and server
+        "name": "serve",
+        "frameworks": ["pytorch", "keras-tf", "keras-jax"],
+        "scenarios": ["serve"],
+        "models": ["resnet"],
+        "size": "small",
+        "parity": False,  # each HTTP answer is checked against its own framework's model
+        "timeout_s": 3600.0,  # one job: 3 exports, 10 servers started twice, 5 runs each
     },
     "distributed": {  # C9: data-parallel 1 -> 2 processes in every framework, torch pipelines
         "name": "distributed",
@@ -343,8 +354,8 @@ COMPOSITES: dict[str, list[tuple[str, dict[str, Any]]]] = {
             "name": "verdict-profile", "frameworks": ["pytorch", "keras-tf"],
             "parity": False})),
         # C2-C4 (code brevity) and C11 (zoo search) are static: the report computes them.
-        # C8 (serving) has no scenario yet: "not measurable". C9 (distributed training) is
-        # measured by `--preset distributed` (~30 min more on 2 cores), not by this composite.
+        # C8 (serving) is measured by `--preset serve` (~10 min) and C9 (distributed
+        # training) by `--preset distributed` (~30 min more on 2 cores), not by this composite.
     ],
 }
 COMPOSITE_ESTIMATE = {"verdict": "~29 min on an idle 2-core CPU"}

@@ -142,7 +142,7 @@ def _logs(spec: RankSpec) -> list[Path]:
     return sorted(found, key=lambda p: (p.name == "launcher.log", str(p)))
 
 
-def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
     """Kill each started process's group and every descendant (a launcher may start its ranks
     in sessions of their own)."""
     import psutil
@@ -203,7 +203,7 @@ def launch(spec: RankSpec, timeout_s: float) -> Launch:
             if bad is not None:
                 error = f"a process exited with code {bad.returncode}"
     finally:  # Ctrl-C or anything else: no rank outlives the launch
-        _kill(started)
+        kill_all(started)
     wall = time.monotonic() - t0
     ranks = []
     for r in range(rank_logs(spec)):

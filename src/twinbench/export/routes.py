@@ -3,7 +3,8 @@ whether it can run here.
 
 A route takes one framework family's twin (``frameworks.base.FAMILIES``) to files another
 runtime loads: a phone runtime (``mobile``: the export-mobile scenario), a browser runtime
-(``web``: export-web) or a server stack (``server``: none yet, issue #21 adds them). Several
+(``web``: export-web) or a server stack (``server``: none here; the serve scenario's
+backends have their own table, ``twinbench.serving.backends``). Several
 routes may start from one family (PyTorch -> ExecuTorch beside PyTorch -> LiteRT); each runs in
 the worker of ONE framework (``framework``, by default the family's carrier: keras-tf for Keras,
 pytorch for PyTorch), which imports the route's ``module`` lazily.
@@ -120,7 +121,7 @@ ROUTES: dict[str, Route] = {r.id: r for r in (
     Route("torch-ort-web", "web", "pytorch", "twinbench.export.web_convert",
           "ONNX Runtime Web", "ort", "PyTorch → ONNX Runtime Web (.onnx)",
           pip=("onnx", "onnxscript"), npm=("onnxruntime-web",), variant_prefix="ort-"),
-    # --- server: issue #21 (SavedModel, AOTInductor, ONNX Runtime behind HTTP) ---------------
+    # server: the serve scenario's backends (twinbench.serving.backends.BACKENDS)
 )}
 
 

@@ -65,21 +65,31 @@ def max_rate_within(query: Callable[[], object], *, bound_s: float, capacity_qps
     Searches (0, capacity] where capacity is 1 / the single-stream median latency; returns 0.0
     when even the lowest rate tried misses the bound.
     """
-    tried: list[RateResult] = []
-
-    def trial(rate: float) -> bool:
+    def trial(rate: float) -> RateResult:
         n = max(min_queries, int(rate * duration_s))
         lat = serve(query, poisson_arrivals(rate, n, rng))
         p99 = float(np.percentile(lat, 99))
-        tried.append(RateResult(rate, p99, n, p99 <= bound_s))
-        return p99 <= bound_s
+        return RateResult(rate, p99, n, p99 <= bound_s)
+
+    return bisect_rate(trial, capacity_qps, steps)
+
+
+def bisect_rate(trial: Callable[[float], RateResult], capacity_qps: float,
+                steps: int) -> tuple[float, list[RateResult]]:
+    """The bisection of ``max_rate_within`` over any way of running one rate (in process, or
+    over HTTP from a client process): capacity first, then ``steps`` halvings of (0, cap]."""
+    tried: list[RateResult] = []
+
+    def met(rate: float) -> bool:
+        tried.append(trial(rate))
+        return tried[-1].met
 
     lo, hi = 0.0, capacity_qps
-    if trial(hi):
+    if met(hi):
         return hi, tried
     for _ in range(steps):
         mid = (lo + hi) / 2
-        if trial(mid):
+        if met(mid):
             lo = mid
         else:
             hi = mid

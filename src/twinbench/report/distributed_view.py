@@ -18,13 +18,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from twinbench.analysis.text import fmt, fmt_ci
 from twinbench.frameworks.base import FRAMEWORKS
 from twinbench.report.route_table import RouteTable
-from twinbench.report.views import View
+from twinbench.report.views import View, print_tables
 from twinbench.results.schema import Record
 
 SCENARIO = "distributed"
@@ -167,16 +165,7 @@ def distributed_tables(records: list[Record]) -> list[RouteTable]:
 
 
 def print_distributed(records: list[Record], console: Console) -> None:
-    for t in distributed_tables(records):
-        tab = Table(title=t.title, title_justify="left")
-        for c in t.columns:
-            tab.add_column(c)
-        for cells in t.rows:
-            bad = any(c.startswith(("FAILED", "unavailable")) for c in cells)
-            tab.add_row(*(escape(c) for c in cells), style="red" if bad else None)
-        console.print(tab)
-        for n in t.notes:
-            console.print(f"[dim]{escape(n)}[/dim]")
+    print_tables(distributed_tables(records), console, bad=("FAILED", "unavailable"))
 
 
 VIEW = View("Distributed training", generic_tables=False, generic_charts=False,

@@ -83,6 +83,24 @@ def in_summary(rows: Iterable[T]) -> list[T]:
     return [r for r in rows if view_of(r.scenario).in_summary]
 
 
+def print_tables(tables: list[RouteTable], console: Console,
+                 bad: tuple[str, ...] = ("FAILED",)) -> None:
+    """A view's tables in the terminal; a row with a cell starting with ``bad`` in red."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    for t in tables:
+        tab = Table(title=t.title, title_justify="left")
+        for c in t.columns:
+            tab.add_column(c)
+        for cells in t.rows:
+            red = any(c.startswith(bad) for c in cells)
+            tab.add_row(*(escape(c) for c in cells), style="red" if red else None)
+        console.print(tab)
+        for n in t.notes:
+            console.print(f"[dim]{escape(n)}[/dim]")
+
+
 def print_views(records: list[Record], console: Console) -> None:
     for v in _views(records):
         if v.terminal:

@@ -242,9 +242,12 @@ def _record_fields(m: dict[str, Any], job: Job | None = None) -> dict[str, Any]:
     """A worker's measurement as record fields: its pending interval bootstrapped here, and the
     identity of its scenario when the job records for more than one (plan.Job.identity). Knobs
     a measurement carries (its call path's) replace the job's."""
-    m = {k: v for k, v in m.items() if v is not None or k not in ("scenario", "knobs")}
+    m = {k: v for k, v in m.items()
+         if v is not None or k not in ("scenario", "knobs", "framework")}
     if job is not None and "scenario" in m:
         m["task"], m["model"] = job.identity(m["scenario"])
+    if "framework" in m:  # a per-model job's record for one framework (scenario spec per_model)
+        m["backend"] = FRAMEWORKS[m["framework"]].backend
     of = m.pop("ci_of", None)
     if of and m.get("ci95") is None and m.get("samples"):
         m["ci95"] = interval(m["samples"], of)
@@ -311,8 +314,9 @@ class LocalRunner:
         try:
             payload = json.loads(out_path.read_text())
             records = [
-                self._record(job, backend=payload["backend"], env=payload["env"],
-                             **{"knobs": payload.get("knobs", {}), **_record_fields(m, job)})
+                self._record(job, env=payload["env"], **{
+                    "backend": payload["backend"], "knobs": payload.get("knobs", {}),
+                    **_record_fields(m, job)})
                 for m in payload["measurements"]
             ]
             windows = [(float(a), float(b)) for a, b in payload.get("timed_windows", [])]

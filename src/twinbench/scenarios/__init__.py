@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "export-mobile": "twinbench.scenarios.export_mobile",
     "profile": "twinbench.scenarios.profile",
     "distributed": "twinbench.scenarios.distributed",
+    "serve": "twinbench.scenarios.serve",
 }
 
 # Planned by twinbench itself, not selectable: parity before timing (fairness rule 3), and the

@@ -51,6 +51,9 @@ class Measurement:
     ci_of: str | None = None
     # the knobs in effect on the timed call (a call path's); None: the adapter's for the job
     knobs: dict[str, Any] | None = None
+    # the framework whose artifact it measures; None: the job's (a per-model job such as
+    # serve records for every framework of the study, each from its own process)
+    framework: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,6 +43,10 @@ class Scenario:
     # each worker process of a repeated measurement trains from its own seed (study seed +
     # process index): what it measures is a property of one training run, not of a process
     seed_per_process: bool = False
+    # one job per model (not per framework): it measures every framework of the study from
+    # processes of its own (serve: offered rates common to all), each record naming its
+    # framework; the job runs under the study's first framework
+    per_model: bool = False
     worker_env: EnvHook | None = None  # variables its worker needs set before it starts
     # "module:attribute" of its report view (twinbench.report.views.View), or None for the
     # generic per-metric tables and charts; a string, so no scenario imports the reports

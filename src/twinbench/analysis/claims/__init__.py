@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twinbench.analysis.claims import code, deploy, distributed, ecosystem, profile, speed
+from twinbench.analysis.claims import (
+    code,
+    deploy,
+    distributed,
+    ecosystem,
+    profile,
+    serving,
+    speed,
+)
 from twinbench.analysis.claims.base import CHECK_FAILED, CLAIM_TEXT, ClaimResult, Evidence
 from twinbench.results.schema import Record
 
@@ -26,8 +34,8 @@ THRESHOLDS = (
     "the twins' code.")
 Check = Callable[[Evidence], ClaimResult]
 CHECKS: tuple[Check, ...] = (
-    speed.c1, code.c2, code.c3, code.c4, deploy.c5, deploy.c6, deploy.c7, deploy.c8, distributed.c9,
-    profile.c10, ecosystem.c11, ecosystem.c12,
+    speed.c1, code.c2, code.c3, code.c4, deploy.c5, deploy.c6, deploy.c7, serving.c8,
+    distributed.c9, profile.c10, ecosystem.c11, ecosystem.c12,
 )
 
 

@@ -19,7 +19,6 @@ from twinbench.analysis.claims.base import (
     REFUTED,
     ClaimResult,
     Evidence,
-    awaiting,
     how_to_measure,
     line,
     value_text,
@@ -182,21 +181,4 @@ def c7(ev: Evidence) -> ClaimResult:
     res.verdict = CONFIRMED if ran else REFUTED
     res.summary = (f"TF.js ran the twin in headless Chromium ({', '.join(ran)}) with outputs "
                    "matching Keras" if ran else "no TF.js variant ran with matching outputs here")
-    return res
-
-
-# The scenario that would carry C8's evidence: a model served over HTTP on loopback under open-
-# loop load by each ecosystem's serving stack (../shared/CLAIMS.md). The ``server`` scenario times
-# the in-process model under load: no serving stack is involved, so it does not bear on C8.
-SERVING = "serving"
-
-
-def c8(ev: Evidence) -> ClaimResult:
-    res = awaiting("C8", SERVING, "serving scenario (SavedModel, AOTInductor, ONNX Runtime behind "
-                   "HTTP under load); the in-process 'server' figures do not involve a serving "
-                   "stack and TFX's pipeline parts are not run here",
-                   "issue #21 (serving under load)", ev)
-    if res is None:  # loud until the scenario brings its rule: "check failed", never a guess
-        raise NotImplementedError("C8's rule on serving records arrives with its scenario")
-    res.evidence = [line(r) for r in ev.ok("server")][:6]
     return res
