@@ -12,7 +12,14 @@ import pytest
 from scipy import stats
 
 from twinbench.measure.calibrate import calibrate
-from twinbench.measure.loadgen import max_rate_within, poisson_arrivals, serve, single_stream
+from twinbench.measure.loadgen import (
+    RateResult,
+    bisect_rate,
+    max_rate_within,
+    poisson_arrivals,
+    serve,
+    single_stream,
+)
 
 
 def test_poisson_arrivals_have_the_rate_and_exponential_spacing():
@@ -93,3 +100,16 @@ def test_twinbench_timer_agrees_with_the_frameworks_own(which):
         if diffs[-1] <= 0.05:
             break
     assert min(diffs) <= 0.05, diffs
+
+
+def test_bisection_searches_above_a_capacity_estimate_that_meets_the_bound():
+    def trial(rate: float) -> RateResult:  # the true limit: 600/s
+        return RateResult(rate, 0.01 if rate <= 600 else 1.0, 100, rate <= 600)
+
+    best, tried = bisect_rate(trial, 250.0, steps=4, beyond=2)
+    assert [t.rate for t in tried[:3]] == [250.0, 500.0, 1000.0]
+    assert 500 <= best <= 600 and best == max(t.rate for t in tried if t.met)
+    capped, _ = bisect_rate(trial, 250.0, steps=4)  # without beyond: the estimate caps it
+    assert capped == 250.0
+    high, tried = bisect_rate(lambda r: RateResult(r, 0.01, 100, True), 100.0, 3, beyond=2)
+    assert high == 400.0 and len(tried) == 3

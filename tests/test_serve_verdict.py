@@ -93,3 +93,18 @@ def test_view_shows_each_pair_at_the_common_rates_and_failures():
     console = Console(record=True, width=250)
     print_serve(recs, console)
     assert "Serving over HTTP" in console.export_text()
+
+
+def test_serve_is_planned_once_per_model_without_a_parity_dependency():
+    from twinbench.plan import plan
+    from twinbench.study import load_study
+
+    # keras-tf first: its parity job exists, and the serve job (hosted by it) must not wait
+    # on it (each server's answers are checked against its own framework's model)
+    study = load_study(None, "serve", {"parity": True, "models": ["resnet", "mobilenet"],
+                                       "frameworks": ["keras-tf", "pytorch"]})
+    serve = [j for j in plan(study) if j.scenario == "serve"]
+    assert sorted(j.model for j in serve) == ["mobilenet", "resnet"]
+    assert {j.framework for j in serve} == {"keras-tf"}
+    assert any(j.scenario == "parity" and j.framework == "keras-tf" for j in plan(study))
+    assert all(j.needs is None for j in serve)

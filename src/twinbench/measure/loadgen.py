@@ -75,9 +75,13 @@ def max_rate_within(query: Callable[[], object], *, bound_s: float, capacity_qps
 
 
 def bisect_rate(trial: Callable[[float], RateResult], capacity_qps: float,
-                steps: int) -> tuple[float, list[RateResult]]:
+                steps: int, beyond: int = 0) -> tuple[float, list[RateResult]]:
     """The bisection of ``max_rate_within`` over any way of running one rate (in process, or
-    over HTTP from a client process): capacity first, then ``steps`` halvings of (0, cap]."""
+    over HTTP from a client process): capacity first, then ``steps`` halvings of (0, cap].
+
+    ``beyond``: when the capacity estimate itself meets the bound, try up to that many
+    doublings above it before bisecting (a server behind HTTP can answer more than the
+    closed-loop estimate, which pays the client's round trip per request)."""
     tried: list[RateResult] = []
 
     def met(rate: float) -> bool:
@@ -86,7 +90,12 @@ def bisect_rate(trial: Callable[[float], RateResult], capacity_qps: float,
 
     lo, hi = 0.0, capacity_qps
     if met(hi):
-        return hi, tried
+        for _ in range(beyond):
+            lo, hi = hi, 2 * hi
+            if not met(hi):
+                break
+        else:
+            return hi, tried
     for _ in range(steps):
         mid = (lo + hi) / 2
         if met(mid):

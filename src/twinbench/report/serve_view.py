@@ -43,6 +43,16 @@ def _val(r: Record | None, unit: str = "", ci: bool = False) -> str:
     return f"{fmt(r.value, unit)} {fmt_ci(r)}".strip() if ci else fmt(r.value, unit)
 
 
+def _lost(r: Record | None) -> str:
+    """"N timed out, M failed" of one open-loop run, or ""."""
+    if r is None:
+        return ""
+    t, e = int(r.extra.get("timeouts") or 0), int(r.extra.get("errors") or 0)
+    parts = [f"{t} of {r.extra.get('queries')} timed out" if t else "",
+             f"{e} failed" if e else ""]
+    return ", ".join(p for p in parts if p)
+
+
 def _rates(recs: list[Record]) -> list[tuple[str, float]]:
     """(tag, offered q/s) of the common rates, from the records' own extras."""
     found: dict[str, float] = {}
@@ -93,12 +103,16 @@ def serve_tables(records: list[Record]) -> list[RouteTable]:
             cells = head + [_val(m.get("cold_start")), _val(m.get("http_max_abs_diff")),
                             _val(m.get("latency_single_stream"), ci=True)]
             for tag, _ in rates:
+                p99 = m.get(f"latency_p99_at_{tag}")
+                lost = _lost(p99)
                 cells += [_val(m.get(f"latency_p50_at_{tag}")),
-                          _val(m.get(f"latency_p99_at_{tag}"), ci=True)]
+                          _val(p99, ci=True) + (f" ({lost})" if lost else "")]
             mx = m.get("max_qps_within_bound")
+            procs = m.get("processes")
             cells += [_val(mx) if mx else ("FAILED: " + (m["failed"].error or "")[:120]
                                            if "failed" in m else ""),
-                      _val(m.get("server_memory")), _val(m.get("processes"))]
+                      _val(m.get("server_memory")),
+                      str(int(procs.value)) if procs and procs.value is not None else ""]
             rows.append((key, cells))
         for b, m in export.items():  # a backend that never reached a server
             if "failed" in m and not any(k.startswith(b + "@") for k in pairs):

@@ -348,7 +348,7 @@ class Orchestra:
                                   p99 <= cfg.latency_bound_ms / 1e3 and bad == 0)
 
             self.ctx.progress(f"serve: {v}: highest rate with p99 <= {cfg.latency_bound_ms:g} ms")
-            best, tried = bisect_rate(trial, capacity, cfg.search_steps)
+            best, tried = bisect_rate(trial, capacity, cfg.search_steps, beyond=2)
         except (control.ServerFailed, OSError, ValueError) as exc:
             self._fail("max_qps_within_bound", "queries/s", v, fw,
                        f"{v}: {str(exc).splitlines()[0][:400]}")

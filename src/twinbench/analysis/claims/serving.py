@@ -35,6 +35,7 @@ from twinbench.results.schema import Record
 SERVE = "serve"
 TF_OWN = "savedmodel@aiohttp"
 TORCH_OWN = ("torch-eager@aiohttp", "aoti@aiohttp")
+ONNX = ("onnx-torch@aiohttp", "onnx-keras@aiohttp")
 NOT_HERE = ("TFX's pipeline parts (data validation, continuous training) are not measurable "
             "here; this verdict covers serving only")
 
@@ -126,6 +127,11 @@ def c8(ev: Evidence) -> ClaimResult:
                        for t, (v, r) in bests.items())
     detail += f"; max rate within the bound SavedModel {fmt(tf_max)}/s vs PyTorch " \
               f"{fmt(torch_max)}/s"
+    onnx = [(v, _p99s(pairs[v])[tags[-1]]) for v in ONNX if v in pairs
+            and tags[-1] in _p99s(pairs[v])]
+    if onnx:  # the runtime either side can export to: said, never counted for a side
+        detail += "; ONNX Runtime, which serves either side's export, at the higher rate: " \
+            + ", ".join(f"{v} p99 {fmt(r.value)} ms" for v, r in onnx)
     if all(_below(_p99s(tf)[t], bests[t][1]) for t in tags) and tf_max >= torch_max:
         return result(CONFIRMED, f"TensorFlow's SavedModel served with a lower p99 than "
                                  f"PyTorch's own backends ({detail})")
