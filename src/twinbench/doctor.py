@@ -41,7 +41,11 @@ _TFJS = ("from twinbench.export.tfjs_converter import converter_dir, load_conver
          "stand_ins = load_converter(); import tensorflowjs\n"
          "print(f'tensorflowjs {tensorflowjs.__version__} in {converter_dir()}')")
 # the scenario that runs each kind of route (a kind without one: nothing needs it yet)
-SCENARIO_OF = {"mobile": "export-mobile", "web": "export-web", "server": "serving"}
+SCENARIO_OF = {"mobile": "export-mobile", "web": "export-web", "server": "serve"}
+# the serve scenario's servers and its Keras ONNX exporter, imported as its processes do
+_SERVE = ("import importlib.metadata as md, litserve, ray.serve, tf2onnx, aiohttp\n"
+          "print(', '.join(f'{p} ' + md.version(p) for p in ('litserve', 'ray', 'tf2onnx', "
+          "'aiohttp')))")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def checks() -> Iterator[Check]:
                 f"{detail} (scripts/setup.sh apt-installs chromium)", web)
     ok, detail, _ = _run(_TFJS, {}, timeout=180)
     yield Check("tfjs converter", ok, detail, web)
+    ok, detail, _ = _run(_SERVE, {}, timeout=180)
+    yield Check("serving stacks", ok, detail, by_scenario.get("serve", ()))
 
 
 def route_check(route: Route, needed_by: tuple[str, ...],
