@@ -106,7 +106,13 @@ def test_each_pair_is_timed_at_the_common_rates(run):
             rates.add((tag, round(p50["extra"]["offered_qps"], 6)))
         assert _get(recs, variant, "cold_start")["value"] > 0
         assert _get(recs, variant, "max_qps_within_bound")["status"] == "ok"
-        assert _get(recs, variant, "server_memory")["value"] > 0
+        mem = _get(recs, variant, "server_memory")
+        assert mem["value"] > 0 and mem["extra"]["left_after_stop"] == []
+        # nothing connected outside 127.0.0.0/8; the one wildcard listen allowed is Ray
+        # Serve's replica's gRPC server (hard-coded [::]:0, ray-project/ray#64544)
+        assert mem["extra"]["off_loopback_connections"] == []
+        wild = mem["extra"]["listening_wildcard"]
+        assert wild == [] if "ray" not in variant else len(wild) <= 1
     assert len(rates) == 2  # the same two offered rates for every pair
     caps = [_get(recs, v, "latency_single_stream")["extra"]["capacity_qps"] for v, _ in PAIRS]
     assert max(q for t, q in rates if t == "0.5x") == pytest.approx(0.5 * min(caps), rel=1e-6)
@@ -137,3 +143,25 @@ def test_a_server_crash_mid_run_is_a_failed_record(tmp_path):
     assert "died mid-run" in f[0]["error"] and "exit code 70" in f[0]["error"]
     assert _get(recs, "onnx-torch@aiohttp", "http_max_abs_diff")["status"] == "ok"
     assert _left(tmp_path / "out") == []
+
+
+def test_dense_outputs_are_served_in_one_layout_and_token_inputs_are_said_unserved(tmp_path):
+    """U-Net (segmentation): PyTorch's ONNX export answers channels-first; the backend turns it
+    to the layout the in-process model answers in, so parity holds. Transformer (token ids):
+    the float32 encoding cannot carry them: one unavailable record, no failure."""
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY.format(frameworks='"pytorch"', backends='"onnx-torch"', servers="")
+                     .replace('models = ["resnet"]', 'models = ["unet", "transformer"]\n'
+                              'tasks = ["semantic-segmentation", "text-classification"]'))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "twinbench.cli", "run", str(study), "--out",
+                           str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    unet = [r for r in recs if r["scenario"] == "serve" and r["model"] == "unet"]
+    p = _get(unet, "onnx-torch@aiohttp", "http_max_abs_diff")
+    assert p["extra"]["passed"] and p["value"] < 1e-5
+    text = [r for r in recs if r["scenario"] == "serve" and r["model"] == "transformer"]
+    assert len(text) == 1 and text[0]["extra"]["state"] == "unavailable"
+    assert "token ids" in text[0]["extra"]["reason"]

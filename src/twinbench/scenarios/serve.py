@@ -419,6 +419,10 @@ def run(ctx: Context) -> list[Measurement]:
     from twinbench.serving.backends import BACKENDS
 
     o = Orchestra(ctx)
+    if not np.issubdtype(o.x.dtype, np.floating):  # the encoding carries float32 (protocol)
+        return [Measurement("available", "", 0.0, variant="serve", extra={
+            "state": "unavailable", "reason": f"serve encodes float32 inputs; {ctx.job.task} "
+            f"takes {o.x.dtype} (token ids): not served yet"})]
     cfg, srcs = o.cfg, o.frameworks()
     wanted = {*cfg.backends, *cfg.server_backends}
     for fw in srcs:

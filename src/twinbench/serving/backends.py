@@ -66,6 +66,12 @@ def _nchw(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
 
 
+def _nhwc(y: np.ndarray) -> np.ndarray:
+    """A channels-first dense output (segmentation) back in the layout every side answers
+    in, as the PyTorch adapter's predict does."""
+    return np.ascontiguousarray(y.transpose(0, 2, 3, 1)) if y.ndim == 4 else y
+
+
 # ---- export (in the export process; the framework is imported there) -------------------------
 
 def export(name: str, net: Any, example: np.ndarray, path: Path) -> None:
@@ -96,7 +102,8 @@ def export(name: str, net: Any, example: np.ndarray, path: Path) -> None:
 
 # ---- load (in the server process) ------------------------------------------------------------
 
-def _ort(path: Path) -> Predict:
+def _ort(path: Path, channels_first: bool) -> Predict:
+    """ONNX Runtime on one thread; a PyTorch export takes (and gives) channels-first."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -105,9 +112,9 @@ def _ort(path: Path) -> Predict:
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    rank4 = len(sess.get_inputs()[0].shape) == 4
-    channels_first = rank4 and sess.get_inputs()[0].shape[1] in (1, 3)
-    return lambda x: sess.run(None, {name: _nchw(x) if channels_first else x})[0]
+    if channels_first:
+        return lambda x: _nhwc(sess.run(None, {name: _nchw(x)})[0])
+    return lambda x: sess.run(None, {name: x})[0]
 
 
 def _rebuilt(entry: dict[str, Any], framework: str) -> Any:
@@ -149,12 +156,12 @@ def load(name: str, entry: dict[str, Any]) -> tuple[Predict, dict[str, Any]]:
 
         def aoti(x: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return runner(torch.from_numpy(_nchw(x))).numpy()  # type: ignore[no-any-return]
+                return _nhwc(runner(torch.from_numpy(_nchw(x))).numpy())
         return aoti, {"call": "aoti_load_package(...)(x)",
                       "torch_threads": torch.get_num_threads()}
     if name in ("onnx-torch", "onnx-keras"):
-        return _ort(path), {"call": "InferenceSession.run", "intra_op_num_threads": 1,
-                            "inter_op_num_threads": 1}
+        return _ort(path, name == "onnx-torch"), {
+            "call": "InferenceSession.run", "intra_op_num_threads": 1, "inter_op_num_threads": 1}
     if name == "savedmodel":
         import tensorflow as tf
 
